@@ -1,0 +1,12 @@
+/* libconfidence: Confidence feature flags resolved locally, in C.
+ * Umbrella header. */
+#ifndef CONFIDENCE_H
+#define CONFIDENCE_H
+
+#include "common.h"
+#include "version.h"
+#include "value.h"
+#include "state.h"
+#include "resolve.h"
+
+#endif

@@ -1,0 +1,70 @@
+/* Loading Confidence's flag state into an immutable, reference-counted
+ * snapshot that any number of threads can resolve against. */
+#ifndef CONFIDENCE_STATE_H
+#define CONFIDENCE_STATE_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct confidence_state confidence_state;
+
+typedef enum confidence_state_format {
+  /* Encrypted when a key is given; otherwise a ClientResolverState if the
+   * bytes decode as one, else a raw ResolverState. */
+  CONFIDENCE_STATE_FORMAT_AUTO = 0,
+  CONFIDENCE_STATE_FORMAT_RESOLVER_STATE = 1,        /* confidence.flags.admin.v1.ResolverState */
+  CONFIDENCE_STATE_FORMAT_CLIENT_RESOLVER_STATE = 2, /* the CDN envelope */
+  CONFIDENCE_STATE_FORMAT_ENCRYPTED = 3              /* nonce(12) || AES-256-GCM(envelope) || tag(16) */
+} confidence_state_format;
+
+typedef enum confidence_log_destination {
+  CONFIDENCE_LOG_DESTINATION_EDGE = 1,
+  CONFIDENCE_LOG_DESTINATION_CLOUDFLARE = 2
+} confidence_log_destination;
+
+#define CONFIDENCE_STATE_OPTIONS_VERSION 1
+typedef struct confidence_state_options {
+  unsigned version;
+  /* Bare account id ("my-account", not "accounts/my-account"). NULL or ""
+   * takes the id from the CDN envelope. */
+  const char *account_id;
+  /* 64 hex characters (AES-256 key) for encrypted payloads, or NULL. */
+  const char *encryption_key_hex;
+  int format; /* confidence_state_format */
+} confidence_state_options;
+#define CONFIDENCE_STATE_OPTIONS_INIT {CONFIDENCE_STATE_OPTIONS_VERSION, NULL, NULL, CONFIDENCE_STATE_FORMAT_AUTO}
+
+CONFIDENCE_API int confidence_state_options_init(confidence_state_options *opts, unsigned version);
+
+/* Decodes, decrypts and compiles a state. On success *out holds an owned
+ * reference (release with confidence_state_unref). On failure *out is NULL
+ * and the code says why (EPARSE, EDECRYPT, ESTATE, ELIMIT, ENOMEM, EINVAL)
+ * with details in confidence_last_error_message(). `data` is only read
+ * during the call. */
+CONFIDENCE_API int confidence_state_load(const void *data, size_t len, const confidence_state_options *opts,
+                                         confidence_state **out);
+CONFIDENCE_API int confidence_state_load_file(const char *path, const confidence_state_options *opts,
+                                              confidence_state **out);
+
+/* Adds a reference (thread-safe); returns `st`. */
+CONFIDENCE_API confidence_state *confidence_state_ref(confidence_state *st);
+/* Drops a reference; the last one frees the snapshot. NULL is a no-op. */
+CONFIDENCE_API void confidence_state_unref(confidence_state *st);
+
+/* Readers; strings are borrowed and live as long as the snapshot. */
+CONFIDENCE_API const char *confidence_state_account_id(const confidence_state *st);
+CONFIDENCE_API size_t confidence_state_flag_count(const confidence_state *st);
+CONFIDENCE_API const char *confidence_state_flag_name_at(const confidence_state *st, size_t i);
+/* Log destinations from the CDN envelope, primary first ([EDGE] if none). */
+CONFIDENCE_API size_t confidence_state_log_destination_count(const confidence_state *st);
+CONFIDENCE_API int confidence_state_log_destination_at(const confidence_state *st, size_t i);
+/* Bytes held by the snapshot (arena, bitsets, bloom filters). */
+CONFIDENCE_API size_t confidence_state_memory_bytes(const confidence_state *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,188 @@
+/* JSON in (jansson, all numbers as doubles) and out (own writer, so numbers
+ * print in the shortest round-trip form the reference uses). */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "textconv.h"
+#include "value_internal.h"
+
+static confidence_value *from_jansson(json_t *j)
+{
+  switch (json_typeof(j)) {
+  case JSON_NULL:
+    return confidence_value_new_null();
+  case JSON_TRUE:
+    return confidence_value_new_bool(1);
+  case JSON_FALSE:
+    return confidence_value_new_bool(0);
+  case JSON_INTEGER:
+    return confidence_value_new_number((double)json_integer_value(j));
+  case JSON_REAL:
+    return confidence_value_new_number(json_real_value(j));
+  case JSON_STRING:
+    return confidence_value_new_string_len(json_string_value(j), json_string_length(j));
+  case JSON_ARRAY: {
+    confidence_value *l = confidence_value_new_list();
+    size_t i;
+    json_t *item;
+    json_array_foreach(j, i, item)
+    {
+      confidence_value *c = from_jansson(item);
+      if (!l || !c || confidence_value_list_append(l, c)) {
+        if (!l)
+          confidence_value_free(c);
+        confidence_value_free(l);
+        return NULL;
+      }
+    }
+    return l;
+  }
+  case JSON_OBJECT: {
+    confidence_value *o = confidence_value_new_struct();
+    const char *key;
+    size_t key_len;
+    json_t *item;
+    void *tmp;
+    json_object_keylen_foreach_safe(j, tmp, key, key_len, item)
+    {
+      confidence_value *c = from_jansson(item);
+      if (!o || !c || confidence_value_struct_set_len(o, key, key_len, c)) {
+        if (!o)
+          confidence_value_free(c);
+        confidence_value_free(o);
+        return NULL;
+      }
+    }
+    return o;
+  }
+  }
+  return NULL;
+}
+
+int confidence_value_from_json(const char *json, size_t len, confidence_value **out)
+{
+  if (!out || (!json && len))
+    return cf_error(CONFIDENCE_EINVAL, "no JSON text given");
+  *out = NULL;
+  json_error_t err;
+  json_t *root = json_loadb(json ? json : "", len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
+  if (!root)
+    return cf_error(CONFIDENCE_EPARSE, "invalid JSON at line %d column %d: %s", err.line, err.column, err.text);
+  *out = from_jansson(root);
+  json_decref(root);
+  if (!*out)
+    return cf_error(CONFIDENCE_ENOMEM, "out of memory converting JSON");
+  return 0;
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+typedef struct {
+  char *buf;
+  size_t len, cap;
+  int failed;
+} sbuf;
+
+static void put(sbuf *b, const char *s, size_t n)
+{
+  if (b->failed)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *p = realloc(b->buf, cap);
+    if (!p) {
+      b->failed = 1;
+      return;
+    }
+    b->buf = p;
+    b->cap = cap;
+  }
+  memcpy(b->buf + b->len, s, n);
+  b->len += n;
+  b->buf[b->len] = '\0';
+}
+
+static void put_string(sbuf *b, const char *s, size_t n)
+{
+  put(b, "\"", 1);
+  size_t start = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    put(b, s + start, i - start);
+    char esc[8];
+    switch (c) {
+    case '"': put(b, "\\\"", 2); break;
+    case '\\': put(b, "\\\\", 2); break;
+    case '\n': put(b, "\\n", 2); break;
+    case '\r': put(b, "\\r", 2); break;
+    case '\t': put(b, "\\t", 2); break;
+    default:
+      snprintf(esc, sizeof esc, "\\u%04x", c);
+      put(b, esc, 6);
+    }
+    start = i + 1;
+  }
+  put(b, s + start, n - start);
+  put(b, "\"", 1);
+}
+
+static void put_value(sbuf *b, const confidence_value *v)
+{
+  switch (v ? (confidence_value_type)v->type : CONFIDENCE_VALUE_NULL) {
+  case CONFIDENCE_VALUE_NULL:
+    put(b, "null", 4);
+    break;
+  case CONFIDENCE_VALUE_BOOL:
+    put(b, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
+    break;
+  case CONFIDENCE_VALUE_NUMBER:
+    if (!isfinite(v->u.n)) {
+      put(b, "null", 4);
+    } else {
+      char num[CF_NUMBUF];
+      put(b, num, cf_fmt_f64(v->u.n, num));
+    }
+    break;
+  case CONFIDENCE_VALUE_STRING:
+    put_string(b, v->u.s.ptr, v->u.s.len);
+    break;
+  case CONFIDENCE_VALUE_LIST:
+    put(b, "[", 1);
+    for (size_t i = 0; i < v->u.list.n; i++) {
+      if (i)
+        put(b, ",", 1);
+      put_value(b, v->u.list.items[i]);
+    }
+    put(b, "]", 1);
+    break;
+  case CONFIDENCE_VALUE_STRUCT:
+    put(b, "{", 1);
+    for (size_t i = 0; i < v->u.obj.n; i++) {
+      if (i)
+        put(b, ",", 1);
+      put_string(b, v->u.obj.fields[i].key, v->u.obj.fields[i].key_len);
+      put(b, ":", 1);
+      put_value(b, v->u.obj.fields[i].value);
+    }
+    put(b, "}", 1);
+    break;
+  }
+}
+
+char *confidence_value_to_json(const confidence_value *v)
+{
+  sbuf b = {0};
+  put_value(&b, v);
+  if (b.failed) {
+    free(b.buf);
+    return NULL;
+  }
+  return b.buf;
+}

@@ -1,0 +1,668 @@
+/* The resolve entry points: secret lookup, flag selection, the per-flag
+ * rule loop of spec 3.3 (targeting keys, sticky reads, bucketing,
+ * fallthroughs, materialization writes) and the result accessors. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "resolve_internal.h"
+
+#define MAX_FLAGS_PER_RESOLVE 1000
+
+/* A client-default match carries an empty (but present) value. */
+static const confidence_value EMPTY_STRUCT = {.type = CONFIDENCE_VALUE_STRUCT};
+
+/* Flag outcome besides an assigned result. */
+enum { FLAG_DONE = 0, FLAG_MISSING = 1 };
+
+int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem)
+{
+  if (need <= *cap)
+    return 0;
+  size_t ncap = *cap ? *cap : 8;
+  while (ncap < need)
+    ncap *= 2;
+  void *p = realloc(*items, ncap * elem);
+  if (!p)
+    return CONFIDENCE_ENOMEM;
+  *items = p;
+  *cap = ncap;
+  return 0;
+}
+
+#define VEC_PUSH(ev, vec) \
+  (cf_vec_reserve((void **)&(vec).items, &(vec).cap, (vec).n + 1, sizeof *(vec).items) ? NULL : &(vec).items[(vec).n++])
+
+int cf_fatal(cf_eval *ev, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ev->res->error, sizeof ev->res->error, fmt, ap);
+  va_end(ap);
+  return CF_ERR_FATAL;
+}
+
+/* ---- targeting key (spec 3.4) --------------------------------------------- */
+
+enum { KEY_ABSENT, KEY_VALUE, KEY_INVALID };
+
+static int targeting_key(const cf_eval *ev, const cf_rule *rule, cf_unit *unit)
+{
+  const confidence_value *v = cf_context_path(ev->context, rule->key_path, rule->n_key_path);
+  unit->present = false;
+  unit->len = 0;
+  if (!v || v->type == CONFIDENCE_VALUE_NULL)
+    return KEY_ABSENT;
+  if (v->type == CONFIDENCE_VALUE_STRING) {
+    if (v->u.s.len > CF_MAX_KEY)
+      return KEY_INVALID;
+    memcpy(unit->text, v->u.s.ptr, v->u.s.len);
+    unit->len = (uint32_t)v->u.s.len;
+  } else if (v->type == CONFIDENCE_VALUE_NUMBER && isfinite(v->u.n) && v->u.n == trunc(v->u.n)) {
+    /* Integral numbers are keyed by their "%.0f" text (1e21 has 22 digits). */
+    char buf[CF_NUMBUF];
+    int n = snprintf(buf, sizeof buf, "%.0f", v->u.n);
+    if (n < 0 || n > CF_MAX_KEY)
+      return KEY_INVALID;
+    memcpy(unit->text, buf, (size_t)n);
+    unit->len = (uint32_t)n;
+  } else {
+    return KEY_INVALID;
+  }
+  unit->text[unit->len] = '\0';
+  unit->present = true;
+  return KEY_VALUE;
+}
+
+/* ---- result building ------------------------------------------------------- */
+
+static confidence_resolved_flag *begin_flag(cf_eval *ev, const cf_flag *f)
+{
+  confidence_resolve_result *res = ev->res;
+  confidence_resolved_flag *a = VEC_PUSH(ev, res->flags);
+  if (!a)
+    return NULL;
+  memset(a, 0, sizeof *a);
+  a->owner = res;
+  a->flag = f;
+  a->reason = CONFIDENCE_REASON_NO_SEGMENT_MATCH;
+  a->assignment_id = (cf_str){"", 0};
+  a->ft_start = (uint32_t)res->fallthroughs.n;
+  return a;
+}
+
+static void set_key(confidence_resolved_flag *a, const cf_unit *unit)
+{
+  a->key_len = unit->present ? unit->len : 0;
+  memcpy(a->key, unit->text, a->key_len);
+  a->key[a->key_len] = '\0';
+}
+
+static int match(confidence_resolved_flag *a, const cf_rule *rule, const cf_variant *v, bool client_default,
+                 cf_str assignment_id, const cf_unit *unit)
+{
+  a->reason = CONFIDENCE_REASON_MATCH;
+  a->rule = rule;
+  a->segment = rule->segment;
+  a->variant = v;
+  a->client_default = client_default;
+  a->assignment_id = assignment_id;
+  set_key(a, unit);
+  return FLAG_DONE;
+}
+
+/* error(A, reason): assignment cleared, fallthroughs kept. */
+static int fail_flag(confidence_resolved_flag *a, int reason)
+{
+  a->reason = reason;
+  a->rule = NULL;
+  a->segment = NULL;
+  a->variant = NULL;
+  a->client_default = false;
+  a->assignment_id = (cf_str){"", 0};
+  a->key_len = 0;
+  a->key[0] = '\0';
+  return FLAG_DONE;
+}
+
+static int add_write(cf_eval *ev, const cf_unit *unit, cf_str mat, const cf_rule *rule, cf_str variant)
+{
+  if (ev->mode == CONFIDENCE_MATERIALIZATIONS_UNSUPPORTED)
+    return CF_ERR_MAT_UNSUPPORTED;
+  confidence_resolve_result *res = ev->res;
+  for (size_t i = 0; i < res->writes.n; i++) {
+    const cf_mat_entry *w = &res->writes.items[i];
+    if (w->unit_len == unit->len && memcmp(w->unit, unit->text, unit->len) == 0 &&
+        cf_str_eq(w->materialization, mat.s, mat.len) && cf_str_eq(w->rule, rule->name.s, rule->name.len))
+      return cf_fatal(ev, "internal error: duplicate materialization write for rule %s", rule->name.s);
+  }
+  cf_mat_entry *w = VEC_PUSH(ev, res->writes);
+  if (!w)
+    return cf_fatal(ev, "out of memory");
+  memcpy(w->unit, unit->text, unit->len + 1);
+  w->unit_len = unit->len;
+  w->materialization = mat;
+  w->rule = rule->name;
+  w->variant = variant;
+  return 0;
+}
+
+/* ---- sticky assignment selection (spec 3.2) --------------------------------- */
+
+static bool bucket_in(const cf_assignment *a, int32_t b)
+{
+  for (uint32_t i = 0; i < a->n_ranges; i++)
+    if (a->ranges[i].lower <= b && b < a->ranges[i].upper)
+      return true;
+  return false;
+}
+
+static int32_t variant_bucket(const cf_rule *rule, const cf_unit *unit)
+{
+  /* bucket_count is an i32 the reference widens to u64 (negative = huge). */
+  uint64_t n = (uint64_t)(int64_t)rule->bucket_count;
+  return (int32_t)(uint32_t)cf_unit_bucket(&rule->bucket_key, unit, n);
+}
+
+static const cf_assignment *select_sticky(const cf_eval *ev, const cf_rule *rule, const cf_unit *unit)
+{
+  if (ev->mode != CONFIDENCE_MATERIALIZATIONS_STATIC)
+    return NULL;
+  const confidence_materialization_record *rec = NULL;
+  for (size_t i = 0; i < ev->n_records && !rec; i++) {
+    const confidence_materialization_record *r = &ev->records[i];
+    if (r->unit && r->materialization && r->rule && strlen(r->unit) == unit->len &&
+        memcmp(r->unit, unit->text, unit->len) == 0 && strcmp(r->materialization, rule->read_mat.s) == 0 &&
+        strcmp(r->rule, rule->name.s) == 0)
+      rec = r;
+  }
+  if (!rec || !rec->variant || !*rec->variant)
+    return NULL;
+  const cf_assignment *first = NULL;
+  size_t count = 0;
+  for (uint32_t i = 0; i < rule->n_assignments; i++) {
+    const cf_assignment *a = &rule->assignments[i];
+    if (a->kind == CF_ASSIGN_VARIANT && strcmp(a->variant_name.s, rec->variant) == 0 && count++ == 0)
+      first = a;
+  }
+  if (count <= 1)
+    return first;
+  if (!rule->bucket_key_ok || rule->bucket_count == 0)
+    return NULL;
+  int32_t b = variant_bucket(rule, unit);
+  for (uint32_t i = 0; i < rule->n_assignments; i++) {
+    const cf_assignment *a = &rule->assignments[i];
+    if (a->kind == CF_ASSIGN_VARIANT && strcmp(a->variant_name.s, rec->variant) == 0 && bucket_in(a, b))
+      return a;
+  }
+  return NULL;
+}
+
+/* ---- per-flag resolution (spec 3.3) --------------------------------------- */
+
+static bool env_allowed(const cf_eval *ev, const cf_rule *rule)
+{
+  if (rule->n_envs == 0)
+    return true;
+  for (uint32_t i = 0; i < rule->n_envs; i++)
+    for (uint32_t j = 0; j < ev->cred->n_envs; j++)
+      if (cf_str_eq(rule->envs[i], ev->cred->envs[j].s, ev->cred->envs[j].len))
+        return true;
+  return false;
+}
+
+static int push_fallthrough(cf_eval *ev, confidence_resolved_flag *a, const cf_rule *rule, cf_str id,
+                            const cf_unit *unit)
+{
+  cf_ft_entry *ft = VEC_PUSH(ev, ev->res->fallthroughs);
+  if (!ft)
+    return cf_fatal(ev, "out of memory");
+  ft->rule = rule;
+  ft->assignment_id = id;
+  ft->key_len = unit->present ? unit->len : 0;
+  memcpy(ft->key, unit->text, ft->key_len);
+  ft->key[ft->key_len] = '\0';
+  a->ft_count++;
+  return 0;
+}
+
+/* Returns FLAG_DONE / FLAG_MISSING or a negative error; `a` is updated. */
+static int resolve_rules(cf_eval *ev, const cf_flag *f, confidence_resolved_flag *a)
+{
+  if (f->state == 2)
+    return fail_flag(a, CONFIDENCE_REASON_FLAG_ARCHIVED);
+  bool missing = false;
+  for (uint32_t ri = 0; ri < f->n_rules; ri++) {
+    const cf_rule *rule = &f->rules[ri];
+    if (!rule->enabled || !env_allowed(ev, rule) || !rule->segment)
+      continue;
+    const cf_segment *seg = rule->segment;
+    cf_unit unit;
+    int k = targeting_key(ev, rule, &unit);
+    if (k == KEY_ABSENT && rule->selector.len)
+      continue;
+    if (k == KEY_INVALID && !(rule->selector.len == 0 && rule->has_spec && rule->full_single))
+      return fail_flag(a, CONFIDENCE_REASON_TARGETING_KEY_ERROR);
+    unit.present = k == KEY_VALUE;
+    if (!rule->has_spec)
+      continue;
+
+    int matched = CF_FALSE;
+    if (rule->has_mat && rule->read_mat.len) {
+      if (!unit.present)
+        continue;
+      int t = cf_mat_rule(ev, rule->read_mat, &unit, rule->name);
+      if (t < 0)
+        return t;
+      if (t == CF_FALSE) {
+        if (rule->must_match)
+          continue;
+      } else if (t == CF_TRUE) {
+        if (rule->can_ignore) {
+          matched = CF_TRUE;
+        } else {
+          matched = cf_targeting_match(ev, seg, &unit);
+          if (matched == CF_ERR_UNRECOGNIZED)
+            continue;
+          if (matched < 0)
+            return matched;
+        }
+        if (matched == CF_TRUE) {
+          const cf_assignment *s = select_sticky(ev, rule, &unit);
+          if (s) {
+            if (!s->variant)
+              return cf_fatal(ev, "internal error: variant %s not found in flag %s", s->variant_name.s, f->name.s);
+            return match(a, rule, s->variant, false, s->id, &unit);
+          }
+        }
+      } else {
+        missing = true;
+      }
+    }
+    if (matched != CF_TRUE) {
+      matched = cf_segment_match(ev, seg, &unit);
+      if (matched == CF_ERR_UNRECOGNIZED)
+        continue;
+      if (matched < 0)
+        return matched;
+    }
+    if (matched == CF_UNKNOWN)
+      missing = true;
+    if (matched != CF_TRUE || missing)
+      continue;
+
+    const cf_assignment *as = NULL;
+    if (rule->full_single) {
+      as = &rule->assignments[0];
+    } else if (unit.present) {
+      if (rule->bucket_count == 0)
+        return cf_fatal(ev, "internal error: bucket count 0 in rule %s", rule->name.s);
+      if (!rule->bucket_key_ok)
+        return cf_fatal(ev, "internal error: segment name %s has no id", rule->segment_name.s);
+      int32_t b = variant_bucket(rule, &unit);
+      for (uint32_t i = 0; i < rule->n_assignments && !as; i++)
+        if (bucket_in(&rule->assignments[i], b))
+          as = &rule->assignments[i];
+    } else {
+      continue;
+    }
+    if (!as || as->kind == CF_ASSIGN_UNSET)
+      continue;
+    if (unit.present && rule->has_mat) {
+      int w = add_write(ev, &unit, rule->write_mat, rule, as->kind == CF_ASSIGN_VARIANT ? as->variant_name : (cf_str){"", 0});
+      if (w < 0)
+        return w;
+    }
+    switch (as->kind) {
+    case CF_ASSIGN_FALLTHROUGH: {
+      int r = push_fallthrough(ev, a, rule, as->id, &unit);
+      if (r < 0)
+        return r;
+      continue;
+    }
+    case CF_ASSIGN_CLIENT_DEFAULT:
+      return match(a, rule, NULL, true, as->id, &unit);
+    default:
+      if (!as->variant)
+        return cf_fatal(ev, "internal error: variant %s not found in flag %s", as->variant_name.s, f->name.s);
+      return match(a, rule, as->variant, false, as->id, &unit);
+    }
+  }
+  return missing ? FLAG_MISSING : FLAG_DONE;
+}
+
+/* Resolves one flag into the result, honouring the MISSING and
+ * MATERIALIZATION_NOT_SUPPORTED outcomes. Returns 0 or CF_ERR_FATAL. */
+static int resolve_one(cf_eval *ev, const cf_flag *f)
+{
+  confidence_resolve_result *res = ev->res;
+  size_t ft_mark = res->fallthroughs.n, write_mark = res->writes.n;
+  confidence_resolved_flag *a = begin_flag(ev, f);
+  if (!a)
+    return cf_fatal(ev, "out of memory");
+  int r = resolve_rules(ev, f, a);
+  if (r == CF_ERR_MAT_UNSUPPORTED || r == CF_ERR_UNRECOGNIZED) {
+    res->fallthroughs.n = ft_mark; /* a fresh result: fallthroughs dropped */
+    a->ft_count = 0;
+    fail_flag(a, r == CF_ERR_MAT_UNSUPPORTED ? CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED
+                                             : CONFIDENCE_REASON_UNRECOGNIZED_TARGETING_RULE);
+    return 0;
+  }
+  if (r < 0)
+    return r;
+  if (r == FLAG_MISSING) {
+    /* Left for the resume round; its writes are redone then (this avoids
+     * the reference's duplicate-write failure on resume). */
+    res->flags.n--;
+    res->fallthroughs.n = ft_mark;
+    res->writes.n = write_mark;
+    const cf_flag **p = VEC_PUSH(ev, res->pending);
+    if (!p)
+      return cf_fatal(ev, "out of memory");
+    *p = f;
+  }
+  return 0;
+}
+
+/* ---- entry points ------------------------------------------------------------ */
+
+static bool flag_enabled(const cf_client *c, const cf_flag *f)
+{
+  return (c->enabled[f->index / 8] >> (f->index % 8)) & 1;
+}
+
+static int fail_call(confidence_resolve_result *res, int code)
+{
+  res->flags.n = 0;
+  res->fallthroughs.n = 0;
+  res->reads.n = 0;
+  res->writes.n = 0;
+  res->pending.n = 0;
+  res->suspended = false;
+  return cf_error(code, "%s", res->error);
+}
+
+static int run(cf_eval *ev, const cf_flag *const *todo, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (resolve_one(ev, todo[i]) < 0)
+      return CONFIDENCE_ERESOLVE;
+  return 0;
+}
+
+static int start(cf_eval *ev, const confidence_state *st, const confidence_resolve_request *req,
+                 confidence_resolve_result *res)
+{
+  if (!res)
+    return cf_error(CONFIDENCE_EINVAL, "result must not be NULL");
+  res->flags.n = res->fallthroughs.n = res->reads.n = res->writes.n = res->todo.n = 0;
+  res->suspended = false;
+  res->error[0] = '\0';
+  res->cred = NULL;
+  memset(ev, 0, offsetof(cf_eval, path));
+  ev->res = res;
+  if (!st || !req) {
+    snprintf(res->error, sizeof res->error, "Resolver state not set");
+    return fail_call(res, CONFIDENCE_EINVAL);
+  }
+  if (req->version != CONFIDENCE_RESOLVE_REQUEST_VERSION) {
+    snprintf(res->error, sizeof res->error, "unsupported confidence_resolve_request version %u", req->version);
+    return fail_call(res, CONFIDENCE_EINVAL);
+  }
+  if (req->context && req->context->type != CONFIDENCE_VALUE_STRUCT) {
+    snprintf(res->error, sizeof res->error, "evaluation context must be a struct");
+    return fail_call(res, CONFIDENCE_EINVAL);
+  }
+  const char *secret = req->client_secret ? req->client_secret : "";
+  const cf_credential *cred = cf_strmap_get(&st->secrets, secret, strlen(secret));
+  if (!cred) {
+    char masked[16];
+    cf_mask_secret(secret, masked);
+    snprintf(res->error, sizeof res->error, "client secret not found: requested=%s", masked);
+    return fail_call(res, CONFIDENCE_ESECRET);
+  }
+  res->cred = cred;
+  ev->st = st;
+  ev->cred = cred;
+  ev->context = req->context;
+  ev->mode = req->materialization_mode;
+  if (ev->mode == CONFIDENCE_MATERIALIZATIONS_STATIC) {
+    ev->records = req->materializations;
+    ev->n_records = req->materializations ? req->materialization_count : 0;
+  } else if (ev->mode != CONFIDENCE_MATERIALIZATIONS_UNSUPPORTED && ev->mode != CONFIDENCE_MATERIALIZATIONS_DISCOVER) {
+    snprintf(res->error, sizeof res->error, "unknown materialization mode %d", ev->mode);
+    return fail_call(res, CONFIDENCE_EINVAL);
+  }
+  return 0;
+}
+
+int confidence_resolve(const confidence_state *st, const confidence_resolve_request *req,
+                       confidence_resolve_result *res)
+{
+  cf_eval ev;
+  int rc = start(&ev, st, req, res);
+  if (rc)
+    return rc;
+  res->pending.n = 0;
+  const cf_client *client = ev.cred->client;
+  const cf_flag *const *todo = client->flags;
+  size_t n = client->n_flags;
+  if (req->flag_count) {
+    if (!req->flags) {
+      snprintf(res->error, sizeof res->error, "flag_count is set but flags is NULL");
+      return fail_call(res, CONFIDENCE_EINVAL);
+    }
+    for (size_t i = 0; i < req->flag_count; i++) {
+      const char *name = req->flags[i];
+      const cf_flag *f = name ? cf_strmap_get(&st->flag_index, name, strlen(name)) : NULL;
+      if (!f || !flag_enabled(client, f))
+        continue;
+      bool dup = false;
+      for (size_t j = 0; j < res->todo.n && !dup; j++)
+        dup = res->todo.items[j] == f;
+      if (dup)
+        continue;
+      const cf_flag **slot = VEC_PUSH(&ev, res->todo);
+      if (!slot) {
+        snprintf(res->error, sizeof res->error, "out of memory");
+        return fail_call(res, CONFIDENCE_ENOMEM);
+      }
+      *slot = f;
+    }
+    todo = res->todo.items;
+    n = res->todo.n;
+  }
+  if (n > MAX_FLAGS_PER_RESOLVE) {
+    snprintf(res->error, sizeof res->error,
+             "max %d flags allowed in a single resolve request, this request would return %zu flags.",
+             MAX_FLAGS_PER_RESOLVE, n);
+    return fail_call(res, CONFIDENCE_ETOOMANY);
+  }
+  if (run(&ev, todo, n))
+    return fail_call(res, CONFIDENCE_ERESOLVE);
+  res->suspended = res->reads.n > 0;
+  return 0;
+}
+
+int confidence_resolve_resume(const confidence_state *st, const confidence_resolve_request *req,
+                              const confidence_materialization_record *records, size_t count,
+                              confidence_resolve_result *res)
+{
+  if (!res || !res->suspended)
+    return cf_error(CONFIDENCE_EINVAL, "result is not a suspended resolve");
+  /* Keep the first round's flags and writes; re-resolve the pending ones
+   * with the records as the complete set. */
+  size_t kept_flags = res->flags.n, kept_ft = res->fallthroughs.n, kept_writes = res->writes.n;
+  cf_eval ev;
+  confidence_resolve_request again = *req;
+  again.materialization_mode = CONFIDENCE_MATERIALIZATIONS_STATIC;
+  again.materializations = records;
+  again.materialization_count = count;
+  int rc = start(&ev, st, &again, res);
+  if (rc)
+    return rc;
+  res->flags.n = kept_flags;
+  res->fallthroughs.n = kept_ft;
+  res->writes.n = kept_writes;
+  /* The pending list is consumed while resolving; move it aside. */
+  size_t n = res->pending.n;
+  res->todo.n = 0;
+  if (cf_vec_reserve((void **)&res->todo.items, &res->todo.cap, n, sizeof *res->todo.items)) {
+    snprintf(res->error, sizeof res->error, "out of memory");
+    return fail_call(res, CONFIDENCE_ENOMEM);
+  }
+  memcpy(res->todo.items, res->pending.items, n * sizeof *res->todo.items);
+  res->todo.n = n;
+  res->pending.n = 0;
+  if (run(&ev, res->todo.items, n))
+    return fail_call(res, CONFIDENCE_ERESOLVE);
+  res->suspended = false;
+  return 0;
+}
+
+/* ---- result object ------------------------------------------------------------ */
+
+confidence_resolve_result *confidence_resolve_result_new(void) { return calloc(1, sizeof(confidence_resolve_result)); }
+
+void confidence_resolve_result_free(confidence_resolve_result *res)
+{
+  if (!res)
+    return;
+  free(res->flags.items);
+  free(res->fallthroughs.items);
+  free(res->reads.items);
+  free(res->writes.items);
+  free(res->todo.items);
+  free(res->pending.items);
+  free(res);
+}
+
+int confidence_resolve_result_suspended(const confidence_resolve_result *res) { return res && res->suspended; }
+size_t confidence_resolve_result_read_count(const confidence_resolve_result *res) { return res ? res->reads.n : 0; }
+size_t confidence_resolve_result_write_count(const confidence_resolve_result *res) { return res ? res->writes.n : 0; }
+
+static int record_at(const cf_mat_entry *m, confidence_materialization_record *out)
+{
+  out->unit = m->unit;
+  out->materialization = m->materialization.s;
+  out->rule = m->rule.s;
+  out->variant = m->variant.s;
+  return 0;
+}
+
+int confidence_resolve_result_read_at(const confidence_resolve_result *res, size_t i,
+                                      confidence_materialization_record *out)
+{
+  if (!res || !out || i >= res->reads.n)
+    return CONFIDENCE_EINVAL;
+  return record_at(&res->reads.items[i], out);
+}
+
+int confidence_resolve_result_write_at(const confidence_resolve_result *res, size_t i,
+                                       confidence_materialization_record *out)
+{
+  if (!res || !out || i >= res->writes.n)
+    return CONFIDENCE_EINVAL;
+  return record_at(&res->writes.items[i], out);
+}
+
+const char *confidence_resolve_result_error(const confidence_resolve_result *res) { return res ? res->error : ""; }
+
+const char *confidence_resolve_result_client(const confidence_resolve_result *res)
+{
+  return res && res->cred ? res->cred->client->name.s : "";
+}
+
+const char *confidence_resolve_result_credential(const confidence_resolve_result *res)
+{
+  return res && res->cred ? res->cred->name.s : "";
+}
+
+size_t confidence_resolve_result_flag_count(const confidence_resolve_result *res) { return res ? res->flags.n : 0; }
+
+const confidence_resolved_flag *confidence_resolve_result_flag_at(const confidence_resolve_result *res, size_t i)
+{
+  return res && i < res->flags.n ? &res->flags.items[i] : NULL;
+}
+
+const confidence_resolved_flag *confidence_resolve_result_find(const confidence_resolve_result *res,
+                                                               const char *flag_name)
+{
+  if (!res || !flag_name)
+    return NULL;
+  size_t len = strlen(flag_name);
+  for (size_t i = 0; i < res->flags.n; i++)
+    if (cf_str_eq(res->flags.items[i].flag->name, flag_name, len))
+      return &res->flags.items[i];
+  return NULL;
+}
+
+const char *confidence_resolved_flag_name(const confidence_resolved_flag *f) { return f ? f->flag->name.s : ""; }
+int confidence_resolved_flag_reason(const confidence_resolved_flag *f) { return f ? f->reason : 0; }
+
+const char *confidence_resolved_flag_variant(const confidence_resolved_flag *f)
+{
+  return f && f->variant ? f->variant->name.s : "";
+}
+
+const confidence_value *confidence_resolved_flag_value(const confidence_resolved_flag *f)
+{
+  if (!f || f->reason != CONFIDENCE_REASON_MATCH)
+    return NULL;
+  if (f->variant)
+    return f->variant->value;
+  return f->client_default ? &EMPTY_STRUCT : NULL;
+}
+
+int confidence_resolved_flag_should_apply(const confidence_resolved_flag *f)
+{
+  return f && (f->reason == CONFIDENCE_REASON_MATCH || f->ft_count > 0);
+}
+
+const char *confidence_resolved_flag_rule(const confidence_resolved_flag *f) { return f && f->rule ? f->rule->name.s : ""; }
+
+const char *confidence_resolved_flag_segment(const confidence_resolved_flag *f)
+{
+  return f && f->segment ? f->segment->name.s : "";
+}
+
+const char *confidence_resolved_flag_assignment_id(const confidence_resolved_flag *f)
+{
+  return f ? f->assignment_id.s : "";
+}
+
+const char *confidence_resolved_flag_targeting_key(const confidence_resolved_flag *f) { return f ? f->key : ""; }
+
+const char *confidence_resolved_flag_targeting_key_selector(const confidence_resolved_flag *f)
+{
+  return f && f->rule ? f->rule->selector.s : "";
+}
+
+size_t confidence_resolved_flag_fallthrough_count(const confidence_resolved_flag *f) { return f ? f->ft_count : 0; }
+
+int confidence_resolved_flag_fallthrough_at(const confidence_resolved_flag *f, size_t i, confidence_fallthrough *out)
+{
+  if (!f || !out || i >= f->ft_count)
+    return CONFIDENCE_EINVAL;
+  const cf_ft_entry *ft = &f->owner->fallthroughs.items[f->ft_start + i];
+  out->rule = ft->rule->name.s;
+  out->assignment_id = ft->assignment_id.s;
+  out->targeting_key = ft->key;
+  out->targeting_key_selector = ft->rule->selector.s;
+  return 0;
+}
+
+const char *confidence_resolve_reason_name(int reason)
+{
+  static const char *const names[] = {
+      "RESOLVE_REASON_UNSPECIFIED",         "RESOLVE_REASON_MATCH",
+      "RESOLVE_REASON_NO_SEGMENT_MATCH",    "RESOLVE_REASON_NO_TREATMENT_MATCH",
+      "RESOLVE_REASON_FLAG_ARCHIVED",       "RESOLVE_REASON_TARGETING_KEY_ERROR",
+      "RESOLVE_REASON_ERROR",               "RESOLVE_REASON_UNRECOGNIZED_TARGETING_RULE",
+      "RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED"};
+  return reason >= 0 && reason < (int)(sizeof names / sizeof names[0]) ? names[reason] : "RESOLVE_REASON_UNSPECIFIED";
+}

@@ -1,0 +1,11 @@
+/* Decoded protobuf tree -> compiled snapshot. */
+#ifndef CF_STATE_COMPILE_H
+#define CF_STATE_COMPILE_H
+
+#include "state_internal.h"
+
+/* `pbstate` is a decoded ResolverState. Fills `st` (whose arena receives
+ * everything); on failure returns a negative code and the caller frees st. */
+int cf_state_compile(const void *pbstate, const char *account_id, confidence_state *st);
+
+#endif
