@@ -1,0 +1,208 @@
+/* Runs the resolver-spec suite (166 cases) against state.pb as section 7.2
+ * of RESOLVER_SPEC.md describes: Rust expectations where given, static
+ * materializations when a case carries them, discovery mode otherwise (no
+ * case may suspend). Usage: conformance_spec DIR (the resolver-spec folder). */
+#define _POSIX_C_SOURCE 200809L
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "confidence/confidence.h"
+
+static char *read_text(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  char buf[256];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+    buf[--n] = '\0';
+  return strdup(buf);
+}
+
+static confidence_value *to_value(json_t *j)
+{
+  char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+  confidence_value *v = NULL;
+  if (text)
+    confidence_value_from_json(text, strlen(text), &v);
+  free(text);
+  return v;
+}
+
+typedef struct records {
+  confidence_materialization_record *items;
+  size_t n;
+} records;
+
+/* {unit: {mat: {isUnitInMaterialization, ruleToVariant{rule: variant}}}} */
+static records convert_materializations(json_t *m)
+{
+  records r = {calloc(256, sizeof *r.items), 0};
+  const char *unit, *mat, *rule;
+  json_t *per_unit, *info, *variant;
+  json_object_foreach(m, unit, per_unit)
+  {
+    json_object_foreach(per_unit, mat, info)
+    {
+      if (!json_is_true(json_object_get(info, "isUnitInMaterialization")))
+        continue;
+      json_t *rtv = json_object_get(info, "ruleToVariant");
+      if (!rtv || json_object_size(rtv) == 0) {
+        r.items[r.n++] = (confidence_materialization_record){unit, mat, "", ""};
+        continue;
+      }
+      json_object_foreach(rtv, rule, variant)
+      {
+        r.items[r.n++] = (confidence_materialization_record){unit, mat, rule, json_string_value(variant)};
+      }
+    }
+  }
+  return r;
+}
+
+static int run_case(const confidence_state *st, json_t *tc, confidence_resolve_result *res)
+{
+  const char *name = json_string_value(json_object_get(tc, "name"));
+  json_t *rr = json_object_get(tc, "resolveRequest");
+  json_t *exp_all = json_object_get(tc, "expectedResult");
+  json_t *expected = json_object_get(exp_all, "rust");
+  if (!expected)
+    expected = json_object_get(exp_all, "general");
+  int failures = 0;
+#define FAIL(...)                                  \
+  do {                                             \
+    fprintf(stderr, "[%s] ", name);                \
+    fprintf(stderr, __VA_ARGS__);                  \
+    fputc('\n', stderr);                           \
+    failures++;                                    \
+  } while (0)
+
+  json_t *flags_j = json_object_get(rr, "flags");
+  size_t n_flags = json_array_size(flags_j);
+  const char **flags = calloc(n_flags + 1, sizeof *flags);
+  for (size_t i = 0; i < n_flags; i++)
+    flags[i] = json_string_value(json_array_get(flags_j, i));
+  json_t *ctx_j = json_object_get(rr, "evaluationContext");
+  confidence_value *ctx = ctx_j ? to_value(ctx_j) : confidence_value_new_struct();
+
+  confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
+  req.client_secret = json_string_value(json_object_get(rr, "clientSecret"));
+  req.flags = flags;
+  req.flag_count = n_flags;
+  req.context = ctx;
+  records recs = {0};
+  json_t *mats = json_object_get(tc, "materializations");
+  if (mats) {
+    recs = convert_materializations(mats);
+    req.materialization_mode = CONFIDENCE_MATERIALIZATIONS_STATIC;
+    req.materializations = recs.items;
+    req.materialization_count = recs.n;
+  } else {
+    req.materialization_mode = CONFIDENCE_MATERIALIZATIONS_DISCOVER;
+  }
+  int rc = confidence_resolve(st, &req, res);
+  bool expect_error = !json_is_null(json_object_get(expected, "expectError")) &&
+                      json_object_get(expected, "expectError") != NULL;
+  if (expect_error) {
+    if (rc == 0)
+      FAIL("expected the call to fail, it succeeded");
+  } else if (rc != 0) {
+    FAIL("call failed: %s", confidence_resolve_result_error(res));
+  } else if (confidence_resolve_result_suspended(res)) {
+    FAIL("resolve suspended");
+  } else {
+    json_t *exp_flags = json_object_get(expected, "resolvedFlags");
+    if (json_array_size(exp_flags) != confidence_resolve_result_flag_count(res))
+      FAIL("expected %zu flags, got %zu", json_array_size(exp_flags), confidence_resolve_result_flag_count(res));
+    size_t i;
+    json_t *ef;
+    json_array_foreach(exp_flags, i, ef)
+    {
+      const char *fname = json_string_value(json_object_get(ef, "flag"));
+      const confidence_resolved_flag *f = confidence_resolve_result_find(res, fname);
+      if (!f) {
+        FAIL("flag %s missing", fname);
+        continue;
+      }
+      const char *reason = confidence_resolve_reason_name(confidence_resolved_flag_reason(f));
+      const char *exp_reason = json_string_value(json_object_get(ef, "reason"));
+      if (strcmp(reason, exp_reason))
+        FAIL("%s: reason %s, expected %s", fname, reason, exp_reason);
+      const char *exp_variant = json_string_value(json_object_get(ef, "variant"));
+      if (strcmp(confidence_resolved_flag_variant(f), exp_variant ? exp_variant : ""))
+        FAIL("%s: variant '%s', expected '%s'", fname, confidence_resolved_flag_variant(f), exp_variant);
+      json_t *ev = json_object_get(ef, "value");
+      const confidence_value *actual = confidence_resolved_flag_value(f);
+      if (!ev || json_is_null(ev)) {
+        if (actual && confidence_value_struct_size(actual) != 0)
+          FAIL("%s: expected no value", fname);
+      } else {
+        confidence_value *want = to_value(ev);
+        if (!confidence_value_equal(want, actual)) {
+          char *got = confidence_value_to_json(actual);
+          FAIL("%s: value %s differs", fname, got ? got : "(none)");
+          confidence_string_free(got);
+        }
+        confidence_value_free(want);
+      }
+      int should_apply = json_is_true(json_object_get(ef, "shouldApply"));
+      if (should_apply != confidence_resolved_flag_should_apply(f))
+        FAIL("%s: should_apply %d, expected %d", fname, !should_apply, should_apply);
+      json_t *origin = json_object_get(ef, "assignmentOrigin");
+      if (origin && strcmp(confidence_resolved_flag_rule(f), json_string_value(origin)))
+        FAIL("%s: assignment_origin '%s', expected '%s'", fname, confidence_resolved_flag_rule(f),
+             json_string_value(origin));
+      json_t *aid = json_object_get(ef, "assignmentId");
+      if (aid && strcmp(confidence_resolved_flag_assignment_id(f), json_string_value(aid)))
+        FAIL("%s: assignment id '%s', expected '%s'", fname, confidence_resolved_flag_assignment_id(f),
+             json_string_value(aid));
+    }
+  }
+  free(recs.items);
+  free(flags);
+  confidence_value_free(ctx);
+  return failures;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc != 2) {
+    fprintf(stderr, "usage: conformance_spec RESOLVER_SPEC_DIR\n");
+    return 2;
+  }
+  char path[4096];
+  snprintf(path, sizeof path, "%s/account_id", argv[1]);
+  char *account = read_text(path);
+  snprintf(path, sizeof path, "%s/state.pb", argv[1]);
+  confidence_state_options opts = CONFIDENCE_STATE_OPTIONS_INIT;
+  opts.account_id = account;
+  confidence_state *st = NULL;
+  int rc = account ? confidence_state_load_file(path, &opts, &st) : CONFIDENCE_EIO;
+  if (rc) {
+    fprintf(stderr, "cannot load %s: %s\n", path, confidence_last_error_message());
+    return 1;
+  }
+  snprintf(path, sizeof path, "%s/tests.json", argv[1]);
+  json_error_t err;
+  json_t *tests = json_load_file(path, 0, &err);
+  if (!json_is_array(tests)) {
+    fprintf(stderr, "cannot read %s: %s\n", path, err.text);
+    return 1;
+  }
+  confidence_resolve_result *res = confidence_resolve_result_new();
+  size_t i;
+  json_t *tc;
+  json_array_foreach(tests, i, tc) CHECK(run_case(st, tc, res) == 0);
+  CHECK(json_array_size(tests) == 166);
+  confidence_resolve_result_free(res);
+  json_decref(tests);
+  confidence_state_unref(st);
+  free(account);
+  return check_finish();
+}
