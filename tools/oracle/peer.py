@@ -12,11 +12,20 @@ from pathlib import Path
 ORACLE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = ORACLE_DIR.parent.parent
 DEFAULT_PEER_VENV = "build/peer-venv"
+# confidence-openfeature-provider 0.11.1 bundles resolver 0.22.1, the version
+# docs/RESOLVER_SPEC.md describes. Keep in step with setup_peer.sh.
+DEFAULT_PEER_VERSION = "0.11.1"
+PEER_PACKAGE = "confidence-openfeature-provider"
 
 
 # --------------------------------------------------------------------------
 # Interpreter selection
 # --------------------------------------------------------------------------
+
+def peer_version():
+    """The package version the oracle insists on (env PEER_VERSION)."""
+    return os.environ.get("PEER_VERSION", "").strip() or DEFAULT_PEER_VERSION
+
 
 def peer_venv_path():
     venv = Path(os.environ.get("PEER_VENV", DEFAULT_PEER_VENV))
@@ -45,17 +54,29 @@ def ensure_peer_interpreter():
 
 
 def require_peer_package():
-    """Import the official package, or exit with a hint if it is not the one."""
+    """Import the official package, or exit with a hint if it is not the one.
+
+    The installed version must be exactly peer_version(): results differ
+    between releases, so a venv left over from another PEER_VERSION must not
+    answer silently.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    hint = (f"run PEER_VERSION={peer_version()} PEER_VENV={peer_venv_path()} "
+            "tools/oracle/setup_peer.sh")
     try:
         import confidence
         import confidence.wasm_resolver  # noqa: F401
-    except ImportError as err:
-        sys.exit(f"oracle: official resolver not importable ({err}); "
-                 "run tools/oracle/setup_peer.sh")
+        installed = version(PEER_PACKAGE)
+    except (ImportError, PackageNotFoundError) as err:
+        sys.exit(f"oracle: official resolver not importable ({err}); {hint}")
     wasm = Path(confidence.__file__).resolve().parent / "wasm" / "confidence_resolver.wasm"
     if not wasm.is_file():
         sys.exit(f"oracle: {confidence.__file__} is not the official package "
-                 "(no wasm/confidence_resolver.wasm); run tools/oracle/setup_peer.sh")
+                 f"(no wasm/confidence_resolver.wasm); {hint}")
+    if installed != peer_version():
+        sys.exit(f"oracle: {sys.prefix} holds {PEER_PACKAGE}=={installed}, but PEER_VERSION "
+                 f"is {peer_version()}; set PEER_VERSION/PEER_VENV to match, or {hint}")
     return wasm
 
 
@@ -207,26 +228,46 @@ def struct_to_json(struct):
 # Requests and responses
 # --------------------------------------------------------------------------
 
+MODES = ("static", "deferred", "without")
+
+
+def case_mode(case):
+    """Materialization mode of a case: explicit `mode`, else static iff it has
+    a `materializations` key, else without."""
+    mode = case.get("mode")
+    if mode is None:
+        return "static" if "materializations" in case else "without"
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+    if mode != "static" and case.get("materializations"):
+        raise ValueError(f"mode {mode!r} takes no materialization records")
+    return mode
+
+
 def build_request(case):
     """Turn one case (decoded JSONL object) into a ResolveProcessRequest.
 
-    With a `materializations` key the resolver runs in static mode over exactly
-    those records (an empty list means "nothing stored"); without it, in
-    without_materializations mode, where any materialization access is an
-    error for that flag.
+    static: static_materializations over exactly the case's records (none or
+    an empty list means "nothing stored"); deferred: deferred_materializations
+    (DISCOVERY: the resolver may suspend, asking for records); without:
+    without_materializations, where any materialization access is an error
+    for that flag.
     """
     from confidence.proto.confidence.wasm import wasm_api_pb2
 
     request = wasm_api_pb2.ResolveProcessRequest()
-    if "materializations" in case:
+    mode = case_mode(case)
+    if mode == "static":
         static = request.static_materializations
         inner = static.resolve_request
-        for record in case["materializations"] or []:
+        for record in case.get("materializations") or []:
             static.materializations.add(
                 unit=record.get("unit", ""),
                 materialization=record.get("materialization", ""),
                 rule=record.get("rule", ""),
                 variant=record.get("variant", ""))
+    elif mode == "deferred":
+        inner = request.deferred_materializations
     else:
         inner = request.without_materializations
     inner.flags.extend(case.get("flags") or [])
@@ -260,7 +301,8 @@ def resolved_flag_to_json(flag):
 
 def response_to_json(response):
     if response.WhichOneof("result") != "resolved":
-        return error_json("resolver suspended (asked for materializations)")
+        reads = len(response.suspended.materializations_to_read)
+        return error_json(f"resolver suspended (asked for {reads} materialization records)")
     flags = response.resolved.response.resolved_flags
     resolved = sorted((resolved_flag_to_json(f) for f in flags), key=lambda f: f["flag"])
     return {"resolved": resolved, "error": None}
@@ -301,11 +343,13 @@ class PeerResolver:
         from confidence.version import __version__
 
         self._resolver = WasmResolver(self._wasm_bytes)
-        # Same knobs the Python provider sends; none of them changes resolve results.
+        # Same knobs the Python provider sends by default; none of them changes
+        # resolve results. enable_apply_dedup is left to the package's default,
+        # which is the provider's default too: off in 0.11.1 (experimental
+        # there), on from later releases.
         sdk = types_pb2.Sdk(id=types_pb2.SdkId.SDK_ID_PYTHON_PROVIDER, version=__version__)
         try:
             self._resolver.set_resolver_state(self._state, self._account, sdk,
-                                              enable_apply_dedup=True,
                                               disable_exposure_collection=False)
             self.state_error = None
         except RuntimeError as err:
@@ -340,6 +384,130 @@ class PeerResolver:
             if not batch.flag_assigned:
                 break
         self._resolver.flush_assigned()
+
+    def resolver_version(self):
+        """The version the guest reports in its telemetry; drains the logs."""
+        return reported_resolver_version(self._resolver)
+
+
+def reported_resolver_version(wasm_resolver):
+    """Flush a WasmResolver's logs and return the resolver_version its
+    TelemetryData carries ("" if none).
+
+    Read from the raw flush bytes: older packages' TelemetryData copies lack
+    field 8, so their classes would drop it into unknown fields.
+    """
+    versions = set()
+    while True:
+        data = wasm_resolver.flush_logs()
+        for telemetry in wire_submessages(data, 2):  # WriteFlagLogsRequest.telemetry_data
+            versions.update(wire_strings(telemetry, 8))  # TelemetryData.resolver_version
+        if not wire_submessages(data, 1):  # WriteFlagLogsRequest.flag_assigned
+            break
+    wasm_resolver.flush_assigned()
+    return ", ".join(sorted(versions))
+
+
+def peer_identity(wasm_path):
+    """Package version, WASM digest and the resolver version the guest reports."""
+    import hashlib
+    from importlib.metadata import version
+    from confidence.wasm_resolver import WasmResolver
+
+    wasm_bytes = Path(wasm_path).read_bytes()
+    return {
+        "package": f"{PEER_PACKAGE}=={version(PEER_PACKAGE)}",
+        "wasm": str(wasm_path),
+        "wasm_sha256": hashlib.sha256(wasm_bytes).hexdigest(),
+        "resolver_version": reported_resolver_version(WasmResolver(wasm_bytes)),
+    }
+
+
+# --------------------------------------------------------------------------
+# Protobuf wire format, for messages the package ships no classes for
+# --------------------------------------------------------------------------
+
+def _read_varint(data, pos):
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def wire_fields(data):
+    """Yield (field number, wire type, value) for each field of an encoded
+    message: varints as int, length-delimited as bytes, fixed32/64 as bytes."""
+    pos, end = 0, len(data)
+    while pos < end:
+        key, pos = _read_varint(data, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _read_varint(data, pos)
+        elif wire_type in (1, 5):
+            size = 8 if wire_type == 1 else 4
+            value, pos = bytes(data[pos:pos + size]), pos + size
+        elif wire_type == 2:
+            size, pos = _read_varint(data, pos)
+            value, pos = bytes(data[pos:pos + size]), pos + size
+        else:
+            raise ValueError(f"unsupported wire type {wire_type}")
+        if pos > end:
+            raise ValueError("truncated field")
+        yield number, wire_type, value
+
+
+def wire_submessages(data, number):
+    return [value for n, kind, value in wire_fields(data) if n == number and kind == 2]
+
+
+def wire_strings(data, number):
+    return [value.decode("utf-8") for value in wire_submessages(data, number)]
+
+
+def wire_varint(data, number, default=0):
+    values = [value for n, kind, value in wire_fields(data) if n == number and kind == 0]
+    return values[-1] if values else default
+
+
+def _last_string(data, number):
+    values = wire_strings(data, number)
+    return values[-1] if values else ""
+
+
+def decode_resolve_token(token):
+    """Map flag name -> assigned-flag fields of a WASM resolve token.
+
+    The WASM guest does not encrypt tokens: they are encoded ResolveToken
+    messages { 1 token_v1: ResolveTokenV1 { 2 assignments: map<string,
+    AssignedFlag>, 3 resolve_id } } with AssignedFlag { 1 flag,
+    2 targeting_key, 3 segment, 4 variant, 5 rule, 6 reason, 8 assignment_id,
+    10 targeting_key_selector }. Raises ValueError if it does not parse.
+    """
+    assignments = {}
+    for token_v1 in wire_submessages(token, 1):
+        for entry in wire_submessages(token_v1, 2):
+            key = _last_string(entry, 1)
+            values = wire_submessages(entry, 2)
+            flag = values[-1] if values else b""
+            assignments[key] = {
+                "flag": _last_string(flag, 1),
+                "targeting_key": _last_string(flag, 2),
+                "segment": _last_string(flag, 3),
+                "variant": _last_string(flag, 4),
+                "rule": _last_string(flag, 5),
+                "reason": wire_varint(flag, 6),
+                "assignment_id": _last_string(flag, 8),
+                "targeting_key_selector": _last_string(flag, 10),
+            }
+    return assignments
 
 
 def _strip_prefix(message):

@@ -5,12 +5,17 @@
 # that is also called `confidence`; the two must never share an interpreter.
 #
 # Usage: tools/oracle/setup_peer.sh        (idempotent; works from any directory)
-# Env:   PEER_VENV   venv location, relative to the repo root unless absolute
-#                    (default build/peer-venv)
-#        PYTHON      interpreter used to create the venv (default python3)
+# Env:   PEER_VERSION  package version (default 0.11.1: it bundles resolver 0.22.1,
+#                      the one docs/RESOLVER_SPEC.md describes; e.g. 0.15.3 bundles
+#                      0.26.1). A venv holding another version is switched to this one.
+#        PEER_VENV     venv location, relative to the repo root unless absolute
+#                      (default build/peer-venv); give each version its own, e.g.
+#                      PEER_VERSION=0.15.3 PEER_VENV=build/peer-venv-0.15.3
+#        PYTHON        interpreter used to create the venv (default python3)
 set -euo pipefail
 
-PEER_VERSION="0.15.3"
+# Keep the default in step with DEFAULT_PEER_VERSION in peer.py.
+PEER_VERSION="${PEER_VERSION:-0.11.1}"
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$script_dir/../.." && pwd)"
 
@@ -51,6 +56,37 @@ fi
 echo "installing confidence-openfeature-provider==$PEER_VERSION into $venv"
 "$peer_python" -m pip install --quiet --disable-pip-version-check \
   "confidence-openfeature-provider==$PEER_VERSION"
+
+# Some releases declare a protobuf floor older than the gencode they ship
+# (0.11.1 says protobuf>=5.0.0 but its *_pb2.py need runtime >= 7.35.1), so an
+# existing venv keeps a protobuf that cannot load them. Read the newest
+# "Protobuf Python Version" among the package's *_pb2.py headers and raise the
+# runtime to at least that. Prints the requirement, or nothing if it is met.
+protobuf_floor=$("$peer_python" -I - <<'PY'
+import importlib.util, re
+from importlib.metadata import version
+from pathlib import Path
+
+def parse(text):
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+spec = importlib.util.find_spec("confidence")  # locates without importing
+root = Path(next(iter(spec.submodule_search_locations)))
+floors = []
+for path in root.glob("proto/**/*_pb2.py"):
+    match = re.search(r"^# Protobuf Python Version: ([0-9.]+)", path.read_text(), re.M)
+    if match:
+        floors.append(match.group(1))
+if floors:
+    floor = max(floors, key=parse)
+    if parse(version("protobuf")) < parse(floor):
+        print(f"protobuf>={floor}")
+PY
+)
+if [ -n "$protobuf_floor" ]; then
+  echo "raising the protobuf runtime to $protobuf_floor (the package's gencode needs it)"
+  "$peer_python" -m pip install --quiet --disable-pip-version-check "$protobuf_floor"
+fi
 
 if ! peer_ready; then
   echo "error: peer package still not importable from $venv" >&2

@@ -4,10 +4,16 @@
   wasm_oracle.py eval  --state F --account ID [--encryption-key HEX] --cases F.jsonl
   wasm_oracle.py bench --state F --account ID [--encryption-key HEX] --cases F.jsonl
                        [--iterations N]
+  wasm_oracle.py version
+
+The peer is confidence-openfeature-provider==$PEER_VERSION (default 0.11.1)
+from the venv $PEER_VENV (default build/peer-venv); see setup_peer.sh.
 
 `eval` prints one JSON result line per case line (blank lines are skipped);
 `bench` prints throughput of the resolve call, last line
-`resolves/s=<float> mean_us=<float>`. See README.md for the formats.
+`resolves/s=<float> mean_us=<float>`; `version` prints the package, the
+WASM digest and the resolver version the guest reports in its telemetry.
+See README.md for the formats.
 """
 
 import argparse
@@ -139,6 +145,13 @@ def run_bench(args):
     return 0
 
 
+def run_version(args):
+    identity = peer.peer_identity(peer.require_peer_package())
+    for key, value in identity.items():
+        print(f"{key}: {value}")
+    return 0
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,6 +163,7 @@ def parse_args(argv):
         if name == "bench":
             sub.add_argument("--iterations", type=int, default=20000,
                              help="timed resolve calls, cycling through the cases")
+    commands.add_parser("version")
     return parser.parse_args(argv)
 
 
@@ -157,6 +171,8 @@ def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
     if args.command == "eval":
         return run_eval(args)
+    if args.command == "version":
+        return run_version(args)
     return run_bench(args)
 
 

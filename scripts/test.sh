@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test tier: the ctest suite (unit, conformance, CLI, differential
+# against the official WASM resolver), ASan+UBSan and TSan builds of the
+# suite, valgrind, and a short fuzzing smoke run. Fails on the first red tier.
+# FAST=1 runs only the first tier.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+tier() { printf '\n==== %s ====\n' "$*"; }
+
+tier "build + ctest (Release with debug info)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure --no-tests=error -j2
+
+[[ "${FAST:-0}" == 1 ]] && exit 0
+
+tier "ASan+UBSan and TSan builds of the suite"
+scripts/sanitizers.sh
+
+tier "valgrind"
+scripts/valgrind.sh build
+
+tier "fuzz smoke"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
+
+tier "all tiers passed"
