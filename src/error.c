@@ -46,6 +46,8 @@ const char *confidence_strerror(int code)
   case CONFIDENCE_ERESOLVE: return "CONFIDENCE_ERESOLVE";
   case CONFIDENCE_EIO: return "CONFIDENCE_EIO";
   case CONFIDENCE_ELIMIT: return "CONFIDENCE_ELIMIT";
+  case CONFIDENCE_ETIMEDOUT: return "CONFIDENCE_ETIMEDOUT";
+  case CONFIDENCE_ENETWORK: return "CONFIDENCE_ENETWORK";
   default: return "CONFIDENCE_E_UNKNOWN";
   }
 }

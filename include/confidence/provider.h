@@ -1,0 +1,204 @@
+/* The provider: keeps a flag state fresh from Confidence's CDN, evaluates
+ * flags with OpenFeature semantics from any thread without network calls,
+ * and reports exposures and resolve analytics back to Confidence.
+ * Threading contract: docs/threading.md. */
+#ifndef CONFIDENCE_PROVIDER_H
+#define CONFIDENCE_PROVIDER_H
+
+#include "common.h"
+#include "state.h"
+#include "value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct confidence_provider confidence_provider;
+
+typedef enum confidence_provider_status {
+  CONFIDENCE_STATUS_NOT_READY = 0, /* no state yet (still retrying) */
+  CONFIDENCE_STATUS_READY = 1,
+  CONFIDENCE_STATUS_ERROR = 2,     /* reserved: the provider never parks itself here */
+  CONFIDENCE_STATUS_STALE = 3,     /* serving the last good state; syncs keep failing */
+  CONFIDENCE_STATUS_FATAL = 4      /* unusable configuration (e.g. a malformed key) */
+} confidence_provider_status;
+
+typedef enum confidence_event_type {
+  CONFIDENCE_EVENT_READY = 1,
+  CONFIDENCE_EVENT_ERROR = 2,
+  CONFIDENCE_EVENT_STALE = 3,
+  CONFIDENCE_EVENT_CONFIGURATION_CHANGED = 4
+} confidence_event_type;
+
+/* Passed to the event callback; everything is borrowed for the call only. */
+typedef struct confidence_event {
+  int type;            /* confidence_event_type */
+  int status;          /* status after the event */
+  const char *message; /* human-readable, never NULL */
+  const char *const *flags_changed; /* CONFIGURATION_CHANGED: full flag names */
+  size_t flags_changed_count;
+} confidence_event;
+
+/* Called on the provider's sync thread; must not block for long and must
+ * not call confidence_provider_shutdown/free. */
+typedef void (*confidence_event_fn)(const confidence_event *event, void *user_data);
+
+typedef enum confidence_log_level {
+  CONFIDENCE_LOG_DEBUG = 0,
+  CONFIDENCE_LOG_INFO = 1,
+  CONFIDENCE_LOG_WARN = 2,
+  CONFIDENCE_LOG_ERROR = 3
+} confidence_log_level;
+
+/* Called from background threads only (never from evaluation). Messages
+ * never contain the client secret. */
+typedef void (*confidence_log_fn)(int level, const char *message, void *user_data);
+
+#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 1
+typedef struct confidence_provider_options {
+  unsigned version;
+  const char *client_secret;        /* required */
+  uint32_t state_poll_interval_ms;  /* 0: 30000 */
+  uint32_t log_poll_interval_ms;    /* 0: 10000 */
+  const char *encryption_key_hex;   /* 64 hex chars: fetch and decrypt `<hash>.enc` */
+  int disable_exposure_collection;  /* nonzero: no FlagAssigned events are sent */
+  const char *cdn_base_url;         /* NULL: Confidence's CDN */
+  const char *flag_log_grpc_url;    /* NULL: https://edge-grpc.spotify.com; http://host:port speaks h2c */
+  const char *ingest_url;           /* NULL: Confidence's Cloudflare ingest endpoint */
+  uint32_t http_timeout_ms;         /* 0: 30000 */
+  /* Bootstrap (offline start): a state file or bytes in any format
+   * confidence_state_load accepts; READY at once when it loads. */
+  const char *state_file;
+  const void *state_bytes;
+  size_t state_len;
+  const char *account_id;           /* needed only for a bare ResolverState bootstrap */
+  int disable_state_sync;           /* nonzero: never contact the CDN (use the bootstrap) */
+  uint32_t stale_after_ms;          /* 0: 3 x state_poll_interval_ms without a successful sync */
+  uint32_t max_queued_exposures;    /* 0: 100000 FlagAssigned events waiting to be sent */
+  confidence_log_fn log;
+  int log_level;                    /* lowest level passed to `log` */
+  void *log_user_data;
+  confidence_event_fn on_event;
+  void *event_user_data;
+} confidence_provider_options;
+#define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}
+
+CONFIDENCE_API int confidence_provider_options_init(confidence_provider_options *opts, unsigned version);
+
+/* Creates a provider (no threads, no I/O yet). Strings in `opts` are
+ * copied. On success *out is owned: free with confidence_provider_free. */
+CONFIDENCE_API int confidence_provider_new(const confidence_provider_options *opts, confidence_provider **out);
+
+/* Starts the background threads. timeout_ms 0 returns at once; otherwise
+ * waits up to timeout_ms for READY and returns 0 if ready, CONFIDENCE_ETIMEDOUT
+ * if not yet (the provider keeps trying in the background either way). */
+CONFIDENCE_API int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms);
+CONFIDENCE_API int confidence_provider_status(const confidence_provider *p);
+
+/* Sends every exposure queued so far; waits up to timeout_ms. Returns 0 when
+ * all were delivered, CONFIDENCE_ETIMEDOUT or CONFIDENCE_EIO otherwise. */
+CONFIDENCE_API int confidence_provider_flush(confidence_provider *p, uint32_t timeout_ms);
+
+/* Stops the threads and sends everything still queued, within timeout_ms.
+ * Idempotent. Evaluations after shutdown return defaults (NOT_READY). */
+CONFIDENCE_API int confidence_provider_shutdown(confidence_provider *p, uint32_t timeout_ms);
+
+/* Shuts down (if needed, with a 5 s budget) and frees. NULL is a no-op.
+ * No other thread may use `p` during or after this call. */
+CONFIDENCE_API void confidence_provider_free(confidence_provider *p);
+
+/* The state currently served, with a reference the caller must release
+ * (confidence_state_unref); NULL when NOT_READY. */
+CONFIDENCE_API confidence_state *confidence_provider_state(confidence_provider *p);
+
+/* Counters for monitoring. */
+typedef struct confidence_provider_stats {
+  uint64_t evaluations;
+  uint64_t exposures_queued;
+  uint64_t exposures_sent;
+  uint64_t exposures_dropped; /* queue full */
+  uint64_t state_updates;
+  uint64_t state_fetch_failures;
+  uint64_t log_send_failures;
+} confidence_provider_stats;
+CONFIDENCE_API void confidence_provider_get_stats(const confidence_provider *p, confidence_provider_stats *out);
+
+/* ---- evaluation ------------------------------------------------------------ */
+
+/* OpenFeature resolution reasons. */
+typedef enum confidence_reason {
+  CONFIDENCE_EVAL_UNKNOWN = 0,
+  CONFIDENCE_EVAL_TARGETING_MATCH = 1,
+  CONFIDENCE_EVAL_DEFAULT = 2,
+  CONFIDENCE_EVAL_DISABLED = 3,
+  CONFIDENCE_EVAL_STALE = 4,
+  CONFIDENCE_EVAL_ERROR = 5,
+  CONFIDENCE_EVAL_STATIC = 6,
+  CONFIDENCE_EVAL_SPLIT = 7,
+  CONFIDENCE_EVAL_CACHED = 8
+} confidence_reason;
+
+/* OpenFeature error codes. */
+typedef enum confidence_error_code {
+  CONFIDENCE_ERROR_NONE = 0,
+  CONFIDENCE_ERROR_PROVIDER_NOT_READY = 1,
+  CONFIDENCE_ERROR_FLAG_NOT_FOUND = 2,
+  CONFIDENCE_ERROR_PARSE_ERROR = 3,
+  CONFIDENCE_ERROR_TYPE_MISMATCH = 4,
+  CONFIDENCE_ERROR_TARGETING_KEY_MISSING = 5,
+  CONFIDENCE_ERROR_INVALID_CONTEXT = 6,
+  CONFIDENCE_ERROR_PROVIDER_FATAL = 7,
+  CONFIDENCE_ERROR_GENERAL = 8
+} confidence_error_code;
+
+/* "TARGETING_MATCH", "FLAG_NOT_FOUND", ... (static strings). */
+CONFIDENCE_API const char *confidence_reason_name(int reason);
+CONFIDENCE_API const char *confidence_error_code_name(int code);
+
+/* Details of one evaluation: create once per thread and pass to the typed
+ * getters; each evaluation overwrites it. Everything read from it is
+ * borrowed and valid until its next use or free. */
+typedef struct confidence_details confidence_details;
+CONFIDENCE_API confidence_details *confidence_details_new(void);
+CONFIDENCE_API void confidence_details_free(confidence_details *d);
+CONFIDENCE_API const char *confidence_details_flag_key(const confidence_details *d);
+CONFIDENCE_API int confidence_details_reason(const confidence_details *d);
+CONFIDENCE_API int confidence_details_error_code(const confidence_details *d);
+CONFIDENCE_API const char *confidence_details_error_message(const confidence_details *d); /* "" if none */
+CONFIDENCE_API const char *confidence_details_variant(const confidence_details *d);       /* "" if none */
+/* The whole flag value (a struct) when a variant was assigned, else NULL. */
+CONFIDENCE_API const confidence_value *confidence_details_flag_value(const confidence_details *d);
+/* Flag metadata (OpenFeature flagMetadata): a struct with string entries
+ * such as "rule", "segment", "assignment_id"; never NULL. */
+CONFIDENCE_API const confidence_value *confidence_details_metadata(const confidence_details *d);
+
+/* Typed getters. `flag_key` is "flag-name" or "flag-name.path.to.value"
+ * ("flags/" is added). `context` is a struct (or NULL); its
+ * "_confidence_skip_apply": true suppresses the exposure for this call.
+ * They never fail outward: on any problem they return the default and,
+ * when `details` is given, the reason and error code. `details` may be NULL. */
+CONFIDENCE_API int confidence_provider_get_bool(confidence_provider *p, const char *flag_key,
+                                                const confidence_value *context, int default_value,
+                                                confidence_details *details);
+CONFIDENCE_API int64_t confidence_provider_get_int(confidence_provider *p, const char *flag_key,
+                                                   const confidence_value *context, int64_t default_value,
+                                                   confidence_details *details);
+CONFIDENCE_API double confidence_provider_get_double(confidence_provider *p, const char *flag_key,
+                                                     const confidence_value *context, double default_value,
+                                                     confidence_details *details);
+/* Owned result (free with confidence_string_free): the flag's string or a
+ * copy of `default_value`. NULL only when out of memory or both are NULL. */
+CONFIDENCE_API char *confidence_provider_get_string(confidence_provider *p, const char *flag_key,
+                                                    const confidence_value *context, const char *default_value,
+                                                    confidence_details *details);
+/* Owned result (free with confidence_value_free): a copy of the struct at
+ * the path, or a copy of `default_value` (NULL stays NULL). */
+CONFIDENCE_API confidence_value *confidence_provider_get_object(confidence_provider *p, const char *flag_key,
+                                                                const confidence_value *context,
+                                                                const confidence_value *default_value,
+                                                                confidence_details *details);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
