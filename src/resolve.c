@@ -175,8 +175,8 @@ static const cf_assignment *select_sticky(const cf_eval *ev, const cf_rule *rule
   const confidence_materialization_record *rec = NULL;
   for (size_t i = 0; i < ev->n_records && !rec; i++) {
     const confidence_materialization_record *r = &ev->records[i];
-    if (r->unit && r->materialization && r->rule && strlen(r->unit) == unit->len &&
-        memcmp(r->unit, unit->text, unit->len) == 0 && strcmp(r->materialization, rule->read_mat.s) == 0 &&
+    if (r->unit && r->materialization && r->rule && cf_record_unit_is(r, unit) &&
+        strcmp(r->materialization, rule->read_mat.s) == 0 &&
         strcmp(r->rule, rule->name.s) == 0)
       rec = r;
   }
@@ -390,7 +390,7 @@ static int run(cf_eval *ev, const cf_flag *const *todo, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     if (resolve_one(ev, todo[i]) < 0)
-      return CONFIDENCE_ERESOLVE;
+      return ev->fatal_code ? ev->fatal_code : CONFIDENCE_ERESOLVE;
   return 0;
 }
 
@@ -482,8 +482,9 @@ int confidence_resolve(const confidence_state *st, const confidence_resolve_requ
              MAX_FLAGS_PER_RESOLVE, n);
     return fail_call(res, CONFIDENCE_ETOOMANY);
   }
-  if (run(&ev, todo, n))
-    return fail_call(res, CONFIDENCE_ERESOLVE);
+  rc = run(&ev, todo, n);
+  if (rc)
+    return fail_call(res, rc);
   res->suspended = res->reads.n > 0;
   return 0;
 }
@@ -518,8 +519,9 @@ int confidence_resolve_resume(const confidence_state *st, const confidence_resol
   memcpy(res->todo.items, res->pending.items, n * sizeof *res->todo.items);
   res->todo.n = n;
   res->pending.n = 0;
-  if (run(&ev, res->todo.items, n))
-    return fail_call(res, CONFIDENCE_ERESOLVE);
+  rc = run(&ev, res->todo.items, n);
+  if (rc)
+    return fail_call(res, rc);
   res->suspended = false;
   return 0;
 }
@@ -548,6 +550,7 @@ size_t confidence_resolve_result_write_count(const confidence_resolve_result *re
 static int record_at(const cf_mat_entry *m, confidence_materialization_record *out)
 {
   out->unit = m->unit;
+  out->unit_len = m->unit_len;
   out->materialization = m->materialization.s;
   out->rule = m->rule.s;
   out->variant = m->variant.s;

@@ -80,6 +80,7 @@ typedef struct cf_eval {
   const confidence_materialization_record *records;
   size_t n_records;
   confidence_resolve_result *res;
+  int fatal_code; /* CONFIDENCE_E* for a CF_ERR_FATAL, ERESOLVE unless set */
   const cf_segment *path[CF_MAX_SEGMENT_DEPTH]; /* segments on the current path */
   int depth;
 } cf_eval;
@@ -97,6 +98,8 @@ uint64_t cf_unit_bucket(const cf_str *prefix, const cf_unit *unit, uint64_t n);
 /* Materialization lookups (spec 3.2). */
 int cf_mat_inclusion(cf_eval *ev, cf_str mat, const cf_unit *unit);
 int cf_mat_rule(cf_eval *ev, cf_str mat, const cf_unit *unit, cf_str rule);
+/* The record's unit equals `unit` (byte-wise, NULs included). */
+bool cf_record_unit_is(const confidence_materialization_record *r, const cf_unit *unit);
 int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "bitset.h"
 #include "error.h"
+#include "murmur3.h"
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
 #include "state_compile.h"
 
@@ -52,7 +53,24 @@ typedef struct cf_bitset_entry {
   uint8_t *bits;
   uint64_t n_bits;
   bool all_ones;
+  uint64_t fingerprint;
 } cf_bitset_entry;
+
+/* Hash of a message's serialized form (change detection only). */
+static uint64_t fingerprint_of(const ProtobufCMessage *m)
+{
+  size_t n = protobuf_c_message_get_packed_size(m);
+  uint8_t small[4096];
+  uint8_t *buf = n <= sizeof small ? small : malloc(n);
+  uint64_t h1 = 0, h2 = 0;
+  if (buf) {
+    protobuf_c_message_pack(m, buf);
+    cf_murmur3_128(buf, n, &h1, &h2);
+    if (buf != small)
+      free(buf);
+  }
+  return h1;
+}
 
 static void *oom(compiler *c)
 {
@@ -378,11 +396,13 @@ static bool compile_segment(compiler *c, const PbSegment *pb, cf_segment *seg)
       return false;
     seg->expr = root;
   }
+  seg->fingerprint = fingerprint_of(&pb->base);
   const cf_bitset_entry *b = cf_strmap_get(&c->bitsets, seg->name.s, seg->name.len);
   if (b) {
     seg->bits = b->bits;
     seg->n_bits = b->n_bits;
     seg->all_ones = b->all_ones;
+    seg->fingerprint ^= b->fingerprint * 0x9E3779B97F4A7C15ULL;
   }
   return true;
 }
@@ -611,6 +631,10 @@ static bool compile_flag(compiler *c, const PbFlag *pb, cf_flag *f)
       return false;
   f->rules = rules;
   f->n_rules = (uint32_t)pb->n_rules;
+  f->fingerprint = fingerprint_of(&pb->base);
+  for (size_t i = 0; i < pb->n_rules; i++)
+    if (rules[i].segment)
+      f->fingerprint = (f->fingerprint ^ rules[i].segment->fingerprint) * 0x100000001B3ULL;
   return true;
 }
 
@@ -642,6 +666,8 @@ static bool load_bitsets(compiler *c, const PbState *pb)
       return false;
     }
     e->n_bits = (uint64_t)n_bytes * 8;
+    uint64_t unused;
+    cf_murmur3_128(e->bits, n_bytes, &e->fingerprint, &unused);
     e->all_ones = true;
     for (size_t k = 0; k < n_bytes && e->all_ones; k++)
       e->all_ones = e->bits[k] == 0xff;

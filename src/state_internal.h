@@ -105,6 +105,7 @@ typedef struct cf_segment {
   const uint8_t *bits; /* NULL: no bitset entry, everyone is allocated */
   uint64_t n_bits;
   bool all_ones;
+  uint64_t fingerprint; /* definition + bitset, for change detection */
 } cf_segment;
 
 typedef struct cf_variant {
@@ -157,6 +158,7 @@ typedef struct cf_flag {
   uint32_t n_variants;
   const cf_rule *rules;
   uint32_t n_rules;
+  uint64_t fingerprint; /* definition + its rules' segments: detects changes */
 } cf_flag;
 
 typedef struct cf_client {

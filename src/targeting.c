@@ -333,10 +333,10 @@ static int eval_attribute(cf_eval *ev, const cf_crit *cr)
 
 /* ---- materializations (spec 3.2) ---------------------------------------- */
 
-static bool unit_is(const char *s, const cf_unit *u)
+bool cf_record_unit_is(const confidence_materialization_record *r, const cf_unit *u)
 {
-  size_t len = strlen(s);
-  return len == u->len && memcmp(s, u->text, len) == 0;
+  size_t len = r->unit_len ? r->unit_len : strlen(r->unit);
+  return len == u->len && memcmp(r->unit, u->text, len) == 0;
 }
 
 static int add_read(cf_eval *ev, cf_str mat, const cf_unit *unit, cf_str rule)
@@ -365,7 +365,7 @@ int cf_mat_inclusion(cf_eval *ev, cf_str mat, const cf_unit *unit)
   case CONFIDENCE_MATERIALIZATIONS_STATIC:
     for (size_t i = 0; i < ev->n_records; i++) {
       const confidence_materialization_record *r = &ev->records[i];
-      if (r->unit && r->materialization && unit_is(r->unit, unit) && strcmp(r->materialization, mat.s) == 0)
+      if (r->unit && r->materialization && cf_record_unit_is(r, unit) && strcmp(r->materialization, mat.s) == 0)
         return CF_TRUE;
     }
     return CF_FALSE;
@@ -382,7 +382,7 @@ int cf_mat_rule(cf_eval *ev, cf_str mat, const cf_unit *unit, cf_str rule)
   case CONFIDENCE_MATERIALIZATIONS_STATIC:
     for (size_t i = 0; i < ev->n_records; i++) {
       const confidence_materialization_record *r = &ev->records[i];
-      if (r->unit && r->materialization && r->rule && unit_is(r->unit, unit) &&
+      if (r->unit && r->materialization && r->rule && cf_record_unit_is(r, unit) &&
           strcmp(r->materialization, mat.s) == 0 && strcmp(r->rule, rule.s) == 0)
         return CF_TRUE;
     }
@@ -463,8 +463,10 @@ static int segment_match_path(cf_eval *ev, const cf_segment *seg, const cf_unit 
   for (int i = 0; i < ev->depth; i++)
     if (ev->path[i] == seg)
       return CF_FALSE; /* a cycle on the current path */
-  if (ev->depth >= CF_MAX_SEGMENT_DEPTH)
+  if (ev->depth >= CF_MAX_SEGMENT_DEPTH) {
+    ev->fatal_code = CONFIDENCE_ELIMIT;
     return cf_fatal(ev, "segments nest deeper than %d levels", CF_MAX_SEGMENT_DEPTH);
+  }
   ev->path[ev->depth++] = seg;
   int t = seg->expr ? eval_expr(ev, seg->expr, unit) : CF_TRUE;
   if (t <= CF_FALSE || !seg->bits)

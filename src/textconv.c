@@ -29,25 +29,75 @@ static double strtod_c(const char *s, char **end)
 
 /* ---- Rust f64 Display --------------------------------------------------- */
 
-/* Shortest digit string that round-trips: the correctly rounded p-digit form
- * for the smallest p that parses back to x. */
-static int shortest_digits(double x, char digits[20], int *exp10)
+/* Splits "%.*e" output into digits and a decimal exponent; the separator
+ * may be locale-specific, so anything but digits before the 'e' is skipped. */
+static int split_sci(const char *tmp, char digits[24], int *exp10)
 {
-  char tmp[40];
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, x);
-    if (prec == 17 || strtod_c(tmp, NULL) == x)
-      break;
-  }
-  /* tmp is "d[sep]ddd e[+-]xx"; the separator may be locale-specific. */
   int n = 0;
   const char *p = tmp;
   while (*p && *p != 'e' && *p != 'E') {
-    if (*p >= '0' && *p <= '9')
+    if (*p >= '0' && *p <= '9' && n < 23)
       digits[n++] = *p;
     p++;
   }
   *exp10 = (*p) ? atoi(p + 1) : 0;
+  digits[n] = '\0';
+  return n;
+}
+
+/* Parses digits d (n of them) with exponent e back to a double. */
+static double digits_value(const char *d, int n, int e)
+{
+  char tmp[48];
+  snprintf(tmp, sizeof tmp, "%.1s.%.*se%d", d, n - 1, d + 1, e);
+  return strtod_c(tmp, NULL);
+}
+
+/* Adds delta (+1 or -1) to the last of n digits; false on overflow/underflow
+ * of the leading digit (the neighbour then has another length). */
+static bool step_digits(char *d, int n, int delta)
+{
+  for (int i = n - 1; i >= 0; i--) {
+    int v = d[i] - '0' + delta;
+    if (v >= 0 && v <= 9) {
+      d[i] = (char)('0' + v);
+      return i > 0 || v > 0;
+    }
+    d[i] = delta > 0 ? '0' : '9';
+  }
+  return false;
+}
+
+/* Shortest digit string that round-trips to x (Grisu/Ryu "shortest"): for
+ * each length the correctly rounded candidate, else its neighbours (which
+ * win when x sits on a power-of-two boundary), preferring the closest. */
+static int shortest_digits(double x, char digits[24], int *exp10)
+{
+  char tmp[48];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, x);
+    int n = split_sci(tmp, digits, exp10);
+    if (prec == 17 || digits_value(digits, n, *exp10) == x)
+      break;
+    char up[24], down[24];
+    memcpy(up, digits, (size_t)n + 1);
+    memcpy(down, digits, (size_t)n + 1);
+    bool up_ok = step_digits(up, n, 1) && digits_value(up, n, *exp10) == x;
+    bool down_ok = step_digits(down, n, -1) && digits_value(down, n, *exp10) == x;
+    if (up_ok && down_ok) { /* both round-trip: the one nearer the exact value */
+      snprintf(tmp, sizeof tmp, "%.1s.%.*se%d", up, n - 1, up + 1, *exp10);
+      long double du = strtold(tmp, NULL) - (long double)x;
+      snprintf(tmp, sizeof tmp, "%.1s.%.*se%d", down, n - 1, down + 1, *exp10);
+      long double dd = (long double)x - strtold(tmp, NULL);
+      up_ok = du < dd;
+      down_ok = !up_ok;
+    }
+    if (up_ok || down_ok) {
+      memcpy(digits, up_ok ? up : down, (size_t)n + 1);
+      break;
+    }
+  }
+  int n = (int)strlen(digits);
   while (n > 1 && digits[n - 1] == '0')
     n--;
   digits[n] = '\0';
@@ -70,7 +120,7 @@ size_t cf_fmt_f64(double x, char buf[CF_NUMBUF])
     buf[o] = '\0';
     return o;
   }
-  char d[20];
+  char d[24];
   int e;
   int n = shortest_digits(x, d, &e);
   if (e >= n - 1) { /* integral: digits then zeros */

@@ -54,12 +54,12 @@ static records convert_materializations(json_t *m)
         continue;
       json_t *rtv = json_object_get(info, "ruleToVariant");
       if (!rtv || json_object_size(rtv) == 0) {
-        r.items[r.n++] = (confidence_materialization_record){unit, mat, "", ""};
+        r.items[r.n++] = (confidence_materialization_record){unit, mat, "", "", 0};
         continue;
       }
       json_object_foreach(rtv, rule, variant)
       {
-        r.items[r.n++] = (confidence_materialization_record){unit, mat, rule, json_string_value(variant)};
+        r.items[r.n++] = (confidence_materialization_record){unit, mat, rule, json_string_value(variant), 0};
       }
     }
   }

@@ -15,13 +15,13 @@ extern "C" {
 
 typedef struct confidence_provider confidence_provider;
 
-typedef enum confidence_provider_status {
+typedef enum confidence_status {
   CONFIDENCE_STATUS_NOT_READY = 0, /* no state yet (still retrying) */
   CONFIDENCE_STATUS_READY = 1,
   CONFIDENCE_STATUS_ERROR = 2,     /* reserved: the provider never parks itself here */
   CONFIDENCE_STATUS_STALE = 3,     /* serving the last good state; syncs keep failing */
   CONFIDENCE_STATUS_FATAL = 4      /* unusable configuration (e.g. a malformed key) */
-} confidence_provider_status;
+} confidence_status;
 
 typedef enum confidence_event_type {
   CONFIDENCE_EVENT_READY = 1,
@@ -80,6 +80,8 @@ typedef struct confidence_provider_options {
   void *log_user_data;
   confidence_event_fn on_event;
   void *event_user_data;
+  /* NULL: the built-in libcurl transport. See confidence/sys/transport.h. */
+  const struct confidence_transport *transport;
 } confidence_provider_options;
 #define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}
 
@@ -166,8 +168,6 @@ CONFIDENCE_API int confidence_details_reason(const confidence_details *d);
 CONFIDENCE_API int confidence_details_error_code(const confidence_details *d);
 CONFIDENCE_API const char *confidence_details_error_message(const confidence_details *d); /* "" if none */
 CONFIDENCE_API const char *confidence_details_variant(const confidence_details *d);       /* "" if none */
-/* The whole flag value (a struct) when a variant was assigned, else NULL. */
-CONFIDENCE_API const confidence_value *confidence_details_flag_value(const confidence_details *d);
 /* Flag metadata (OpenFeature flagMetadata): a struct with string entries
  * such as "rule", "segment", "assignment_id"; never NULL. */
 CONFIDENCE_API const confidence_value *confidence_details_metadata(const confidence_details *d);

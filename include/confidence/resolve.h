@@ -40,12 +40,15 @@ typedef enum confidence_materialization_mode {
 } confidence_materialization_mode;
 
 /* One sticky assignment or segment membership. Strings are borrowed. An
- * inclusion (materialized segment membership) has rule "" and variant "". */
+ * inclusion (materialized segment membership) has rule "" and variant "".
+ * Units are targeting keys and may hold NUL bytes: set unit_len then (0
+ * means strlen(unit)); records the library hands out always set it. */
 typedef struct confidence_materialization_record {
   const char *unit;
   const char *materialization;
   const char *rule;
   const char *variant;
+  size_t unit_len;
 } confidence_materialization_record;
 
 #define CONFIDENCE_RESOLVE_REQUEST_VERSION 1

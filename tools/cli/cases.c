@@ -70,6 +70,7 @@ void cli_case_parse(const char *line, size_t len, cli_case *c)
     const confidence_value *m = confidence_value_list_at(mats, i);
     bool ok = true;
     c->mats[i].unit = str_field(m, "unit", &ok);
+    confidence_value_string(confidence_value_struct_get(m, "unit"), &c->mats[i].unit_len);
     c->mats[i].materialization = str_field(m, "materialization", &ok);
     c->mats[i].rule = str_field(m, "rule", &ok);
     c->mats[i].variant = str_field(m, "variant", &ok);

@@ -2,7 +2,11 @@
  * a fictional shop: a targeted rollout, a three-way bucketed experiment and
  * a version-gated flag with a client-default fallback. The state is
  * authored here, in code, so the demo needs no downloaded data.
- * Usage: make_sample_state OUT.pb */
+ * Usage: make_sample_state OUT.pb [--v2 | --cloudflare]
+ * --v2 writes the "next version" tests switch to: the new checkout is on
+ * for everyone. --cloudflare names Cloudflare ingest as the primary log
+ * destination, the gRPC edge as fallback. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,10 +322,13 @@ static Flag *flag(const char *name, StructSchema *schema, size_t n_variants, Var
 
 int main(int argc, char **argv)
 {
-  if (argc != 2) {
-    fprintf(stderr, "usage: make_sample_state OUT.pb\n");
+  bool v2 = argc == 3 && strcmp(argv[2], "--v2") == 0;
+  bool cloudflare = argc == 3 && strcmp(argv[2], "--cloudflare") == 0;
+  if (argc < 2 || argc > 3 || (argc == 3 && !v2 && !cloudflare)) {
+    fprintf(stderr, "usage: make_sample_state OUT.pb [--v2 | --cloudflare]\n");
     return 2;
   }
+  const char *rest_variant = v2 ? "flags/new-checkout/variants/on" : "flags/new-checkout/variants/off";
   /* Segments: everyone, and beta testers (premium plan or a Nordic country). */
   Segment *everyone = segment("segments/everyone", NULL, 0, NULL);
   Segment *beta = segment(
@@ -341,7 +348,7 @@ int main(int argc, char **argv)
       LIST(Rule, rule("flags/new-checkout/rules/beta", "segments/beta-testers", 1, 1,
                       LIST(Assignment, assign("beta-on", "flags/new-checkout/variants/on", 0, 1))),
            rule("flags/new-checkout/rules/rest", "segments/everyone", 1, 1,
-                LIST(Assignment, assign("rest-off", "flags/new-checkout/variants/off", 0, 1)))));
+                LIST(Assignment, assign("rest", rest_variant, 0, 1)))));
 
   /* A three-way experiment; "control" leaves `size` out, the schema fills it. */
   Flag *button = flag(
@@ -395,6 +402,13 @@ int main(int argc, char **argv)
   env.state.data = packed;
   env.state.len = len;
   env.account = "demo-shop-account";
+  Confidence__Flags__Admin__V1__LogDestination destinations[2] = {
+      CONFIDENCE__FLAGS__ADMIN__V1__LOG_DESTINATION__LOG_DESTINATION_CLOUDFLARE,
+      CONFIDENCE__FLAGS__ADMIN__V1__LOG_DESTINATION__LOG_DESTINATION_SPOTIFY_EDGE};
+  if (cloudflare) {
+    env.n_log_destinations = 2;
+    env.log_destinations = destinations;
+  }
   size_t env_len = confidence__flags__admin__v1__client_resolver_state__get_packed_size(&env);
   uint8_t *out = alloc(env_len);
   confidence__flags__admin__v1__client_resolver_state__pack(&env, out);

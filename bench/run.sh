@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Benchmarks libconfidence against the official Confidence resolver (the WASM
+# build in PyPI confidence-openfeature-provider, driven from Python the way
+# the official Python provider runs it) on the same generated cases.
+#
+# Usage: bench/run.sh            (from any directory; about 1 minute on 2 cores)
+#
+# Steps: Release build of build/bench/confidence_bench and build/confidence;
+# case files and a scenario manifest in a temp dir; the C bench (resolve
+# throughput, allocations per resolve, state load time and memory); the
+# `confidence bench` CLI on the same case files; tools/oracle/wasm_oracle.py
+# bench on the same case files (the peer venv is set up with
+# tools/oracle/setup_peer.sh when missing); then side-by-side tables.
+#
+# Env: BUILD_DIR        build directory (default build, relative to the repo root)
+#      CONFORMANCE_DIR  shared data (default <repo>/../shared/conformance)
+#      MIN_TIME         seconds of timed C resolves per scenario (default 1.0)
+#      WASM_SCALE       multiplier for the WASM iteration counts (default 1)
+#      SKIP_WASM=1      C and CLI figures only
+#      KEEP_TMP=1       keep the temp dir (case files, raw outputs)
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "$script_dir/.." && pwd)"
+cd "$repo_root"
+
+build_dir="${BUILD_DIR:-build}"
+case "$build_dir" in /*) ;; *) build_dir="$repo_root/$build_dir" ;; esac
+data="${CONFORMANCE_DIR:-$repo_root/../shared/conformance}"
+min_time="${MIN_TIME:-1.0}"
+wasm_scale="${WASM_SCALE:-1}"
+jobs="$(nproc)"
+
+spec_state="$data/resolver-spec/state.pb"
+spec_account="$(tr -d ' \r\n' <"$data/resolver-spec/account_id")"
+cur_state="$data/states/resolver_state_current.pb"
+cur_account="$(tr -d ' \r\n' <"$data/states/account_id")"
+enc_state="$data/states/resolver_state_encrypted.pb"
+enc_key_file="$data/states/encryption_key_test.hex"
+enc_account="confidence-test" # the account inside the encrypted envelope
+spec_secret="test-secret"
+# The one client credential of resolver_state_current.pb.
+cur_secret="mkjJruAATQWjeY7foFIWfVAcBWnci2YF"
+for f in "$spec_state" "$cur_state" "$enc_state" "$enc_key_file"; do
+  [ -r "$f" ] || { echo "run.sh: missing $f (set CONFORMANCE_DIR)" >&2; exit 1; }
+done
+
+started=$(date +%s)
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/confidence-bench.XXXXXX")"
+if [ "${KEEP_TMP:-0}" = 1 ]; then
+  echo "keeping $tmp"
+else
+  trap 'rm -rf "$tmp"' EXIT
+fi
+
+# ---- machine ---------------------------------------------------------------
+cpu_model="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+echo "== machine"
+echo "date:     $(date '+%Y-%m-%d %H:%M:%S %Z')"
+echo "cpu:      ${cpu_model:-unknown}, nproc=$(nproc)"
+echo "kernel:   $(uname -sr)"
+echo "compiler: $(cc --version | head -n1)"
+echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- build -------------------------------------------------------------------
+echo "== build (Release) in $build_dir"
+if [ -f "$build_dir/CMakeCache.txt" ] &&
+  grep -Eq '^CONFIDENCE_SANITIZE:STRING=.+' "$build_dir/CMakeCache.txt"; then
+  echo "run.sh: $build_dir is a sanitizer build; use BUILD_DIR=<another dir>" >&2
+  exit 1
+fi
+cmake -S "$repo_root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DCONFIDENCE_BUILD_BENCH=ON >"$tmp/cmake.log" ||
+  { cat "$tmp/cmake.log" >&2; exit 1; }
+cmake --build "$build_dir" --target confidence_bench confidence_cli -j "$jobs" >"$tmp/build.log" 2>&1 ||
+  { cat "$tmp/build.log" >&2; exit 1; }
+bench_bin="$build_dir/bench/confidence_bench"
+cli_bin="$build_dir/confidence"
+echo "built $bench_bin and $cli_bin"
+
+# ---- cases -----------------------------------------------------------------------
+# Scenario table: name, state, account, secret, flags (JSON), context template
+# (%d = case index, so targeting keys vary per iteration), case count, WASM
+# iterations.
+cat >"$tmp/scenarios" <<EOF
+simple|spec|["flags/simple-flag"]|{"targeting_key":"user1","country":"SE"}|1|20000
+targeted-spec|spec|["flags/multi-variant-flag"]|{"targeting_key":"user-%d","country":"SE"}|1000|20000
+targeted-current|cur|["flags/fallthrough-test-2"]|{"visitor_id":"user-%d"}|1000|20000
+all-spec|spec|[]|{"targeting_key":"user-%d","country":"SE"}|1000|8000
+all-current|cur|[]|{"visitor_id":"user-%d"}|1000|20000
+EOF
+
+state_of() { if [ "$1" = spec ]; then echo "$spec_state"; else echo "$cur_state"; fi; }
+account_of() { if [ "$1" = spec ]; then echo "$spec_account"; else echo "$cur_account"; fi; }
+secret_of() { if [ "$1" = spec ]; then echo "$spec_secret"; else echo "$cur_secret"; fi; }
+
+{
+  echo "# kind name state account key [cases]"
+  echo "load spec-state $spec_state $spec_account -"
+  echo "load current-state $cur_state $cur_account -"
+  echo "load encrypted-state $enc_state $enc_account $enc_key_file"
+} >"$tmp/manifest"
+while IFS='|' read -r name which flags ctx count _; do
+  awk -v n="$count" -v secret="$(secret_of "$which")" -v flags="$flags" -v ctx="$ctx" 'BEGIN {
+    for (i = 0; i < n; i++) {
+      c = ctx; gsub(/%d/, i, c)
+      printf "{\"client_secret\":\"%s\",\"flags\":%s,\"context\":%s}\n", secret, flags, c
+    }
+  }' >"$tmp/$name.jsonl"
+  echo "resolve $name $(state_of "$which") $(account_of "$which") - $tmp/$name.jsonl" >>"$tmp/manifest"
+done <"$tmp/scenarios"
+echo "== cases in $tmp: $(cd "$tmp" && wc -l -- *.jsonl | awk '$2 != "total" {printf "%s(%d) ", $2, $1}')"
+
+# ---- C bench ---------------------------------------------------------------------------
+echo "== C: $bench_bin --manifest $tmp/manifest --min-time $min_time"
+"$bench_bin" --manifest "$tmp/manifest" --min-time "$min_time" | tee "$tmp/c.out"
+
+# Value of key=... on the RESULT line of kind/name in a file.
+field() { # file kind name key
+  awk -v kind="$2" -v name="name=$3" -v key="$4" '
+    $1 == "RESULT" && $2 == kind && $3 == name {
+      for (i = 4; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit }
+    }' "$1"
+}
+
+# ---- CLI bench -------------------------------------------------------------------------
+# `confidence bench --iterations N` makes N passes over the case file; aim for
+# about half a second per scenario from the C figure.
+echo "== CLI: $cli_bin bench (same case files)"
+: >"$tmp/cli.out"
+while IFS='|' read -r name which _ _ count _; do
+  ns="$(field "$tmp/c.out" resolve "$name" ns_per_resolve)"
+  iterations="$(awk -v ns="${ns:-1000}" -v n="$count" 'BEGIN { i = int(0.5e9 / ns / n); print (i < 1 ? 1 : i) }')"
+  line="$("$cli_bin" bench --state "$(state_of "$which")" --account "$(account_of "$which")" \
+    --cases "$tmp/$name.jsonl" --iterations "$iterations" 2>/dev/null | tail -n1)"
+  echo "$name iterations=$iterations $line"
+  echo "RESULT cli name=$name iterations=$iterations $line" | sed 's|resolves/s=|resolves_per_s=|' >>"$tmp/cli.out"
+done <"$tmp/scenarios"
+
+# ---- WASM bench ------------------------------------------------------------------------
+: >"$tmp/wasm.out"
+wasm_version=""
+if [ "${SKIP_WASM:-0}" = 1 ]; then
+  echo "== WASM: skipped (SKIP_WASM=1)"
+elif ! "$repo_root/tools/oracle/setup_peer.sh" >"$tmp/peer.log" 2>&1; then
+  cat "$tmp/peer.log" >&2
+  echo "== WASM: peer setup failed; WASM columns are empty" >&2
+else
+  wasm_version="$(tail -n1 "$tmp/peer.log" | sed -n 's/.*(\(.*\)).*/\1/p')"
+  # `version` reports what the guest says it is (absent in older oracle scripts).
+  resolver_version="$(python3 "$repo_root/tools/oracle/wasm_oracle.py" version 2>/dev/null |
+    sed -n 's/^resolver_version: *//p' || true)"
+  [ -n "$resolver_version" ] && wasm_version="$wasm_version, resolver $resolver_version"
+  echo "== WASM: tools/oracle/wasm_oracle.py bench (${wasm_version:-official resolver}; Python host)"
+  while IFS='|' read -r name which _ _ _ iterations; do
+    iterations="$(awk -v i="$iterations" -v s="$wasm_scale" 'BEGIN { n = int(i * s); print (n < 100 ? 100 : n) }')"
+    if out="$(python3 "$repo_root/tools/oracle/wasm_oracle.py" bench --state "$(state_of "$which")" \
+      --account "$(account_of "$which")" --cases "$tmp/$name.jsonl" --iterations "$iterations" 2>"$tmp/wasm-$name.err")"; then
+      echo "$name $(echo "$out" | tr '\n' ' ')"
+      # "cases=.. resolves=.. errors=.. p50_us=.. p99_us=.." then "resolves/s=.. mean_us=.."
+      echo "RESULT wasm name=$name $(echo "$out" | tr '\n' ' ' | sed 's|resolves/s=|resolves_per_s=|')" >>"$tmp/wasm.out"
+    else
+      echo "$name: failed: $(tail -n1 "$tmp/wasm-$name.err")" >&2
+    fi
+  done <"$tmp/scenarios"
+fi
+
+# ---- tables -------------------------------------------------------------------------------
+echo
+echo "== resolve throughput, single thread (C = confidence_bench via the static library;"
+echo "   CLI = confidence bench; WASM = official resolver called from Python, per call)"
+printf '%-17s %6s | %10s %12s %9s | %12s | %9s %9s %10s | %8s\n' \
+  scenario flags "C ns/res" "C res/s" "C ns/flg" "CLI res/s" "WASM us" "WASM p50" "WASM res/s" "C/WASM"
+while IFS='|' read -r name _ _ _ _ _; do
+  flags="$(field "$tmp/c.out" resolve "$name" flags_per_resolve)"
+  c_ns="$(field "$tmp/c.out" resolve "$name" ns_per_resolve)"
+  c_rps="$(field "$tmp/c.out" resolve "$name" resolves_per_s)"
+  c_flag="$(field "$tmp/c.out" resolve "$name" ns_per_flag)"
+  cli_rps="$(field "$tmp/cli.out" cli "$name" resolves_per_s)"
+  w_us="$(field "$tmp/wasm.out" wasm "$name" mean_us)"
+  w_p50="$(field "$tmp/wasm.out" wasm "$name" p50_us)"
+  w_rps="$(field "$tmp/wasm.out" wasm "$name" resolves_per_s)"
+  ratio="$(awk -v c="$c_rps" -v w="$w_rps" 'BEGIN { if (c > 0 && w > 0) printf "%.0fx", c / w; else print "n/a" }')"
+  printf '%-17s %6s | %10s %12s %9s | %12s | %9s %9s %10s | %8s\n' "$name" "${flags:-?}" "${c_ns:-?}" "${c_rps:-?}" \
+    "${c_flag:-?}" "${cli_rps:-?}" "${w_us:-n/a}" "${w_p50:-n/a}" "${w_rps:-n/a}" "$ratio"
+done <"$tmp/scenarios"
+
+# The Python host pays a fixed cost per call; the extra cost of each further
+# flag in one call (all-spec minus simple, both on the spec state) is closer
+# to the resolvers' own speed. WASM uses p50 (its means carry GC/scheduling
+# outliers), C the median run.
+n_all="$(field "$tmp/c.out" resolve all-spec flags_per_resolve)"
+c_marg="$(awk -v a="$(field "$tmp/c.out" resolve all-spec ns_per_resolve)" \
+  -v s="$(field "$tmp/c.out" resolve simple ns_per_resolve)" -v n="$n_all" \
+  'BEGIN { if (n > 1) printf "%.1f", (a - s) / (n - 1) }')"
+w_marg="$(awk -v a="$(field "$tmp/wasm.out" wasm all-spec p50_us)" \
+  -v s="$(field "$tmp/wasm.out" wasm simple p50_us)" -v n="$n_all" \
+  'BEGIN { if (n > 1 && a > 0 && s > 0) printf "%.0f", (a - s) * 1000 / (n - 1) }')"
+echo "marginal cost per extra flag in one call (all-spec minus simple, /$(awk -v n="$n_all" 'BEGIN{print n-1}')):" \
+  "C ${c_marg:-?} ns, WASM ${w_marg:-n/a} ns$( [ -n "$w_marg" ] && awk -v c="$c_marg" -v w="$w_marg" \
+  'BEGIN { if (c > 0) printf ", C/WASM %.0fx", w / c }')"
+
+echo
+echo "== heap allocations (malloc/calloc/realloc calls; lib = from libconfidence.a objects via"
+echo "   -Wl,--wrap, all = anywhere in the process)"
+printf '%-17s | %16s %16s | %16s %16s\n' scenario "per resolve lib" "per resolve all" "1st resolve lib" "1st resolve all"
+while IFS='|' read -r name _ _ _ _ _; do
+  printf '%-17s | %16s %16s | %16s %16s\n' "$name" \
+    "$(field "$tmp/c.out" resolve "$name" allocs_per_resolve)" \
+    "$(field "$tmp/c.out" resolve "$name" allocs_all_per_resolve)" \
+    "$(field "$tmp/c.out" resolve "$name" first_resolve_allocs)" \
+    "$(field "$tmp/c.out" resolve "$name" first_resolve_allocs_all)"
+done <"$tmp/scenarios"
+awk '$1 == "RESULT" && $2 == "wrapcheck" { print "wrap check (library allocations seen during the loads, must be > 0): " $4 }' "$tmp/c.out"
+
+echo
+echo "== state load (median of N loads from memory; memory: first snapshot in a fresh process,"
+echo "   then a second one of the same state while the first is held)"
+printf '%-16s %8s %5s | %9s %9s %9s | %10s %10s | %9s %9s %9s | %9s %9s\n' \
+  state bytes flags "med us" "min us" "file us" "allocs lib" "allocs all" \
+  "1st RSS" "1st peak" "1st heap" "2nd RSS" "2nd heap"
+for name in spec-state current-state encrypted-state; do
+  g() { field "$tmp/c.out" load "$name" "$1"; }
+  printf '%-16s %8s %5s | %9s %9s %9s | %10s %10s | %8sK %8sK %8sK | %8sK %8sK\n' "$name" "$(g bytes)" "$(g flags)" \
+    "$(g median_us)" "$(g min_us)" "$(g median_file_us)" "$(g allocs_per_load)" "$(g allocs_all_per_load)" \
+    "$(g rss_first_kib)" "$(g peak_first_kib)" "$(g heap_first_kib)" "$(g rss_second_kib)" "$(g heap_second_kib)"
+done
+
+# ---- targets --------------------------------------------------------------------------------
+echo
+echo "== targets"
+simple_ratio="$(awk -v c="$(field "$tmp/c.out" resolve simple resolves_per_s)" \
+  -v w="$(field "$tmp/wasm.out" wasm simple resolves_per_s)" 'BEGIN { if (c > 0 && w > 0) printf "%.0f", c / w }')"
+if [ -n "$simple_ratio" ]; then
+  verdict="$([ "$simple_ratio" -ge 30 ] && echo MET || echo NOT MET)"
+  echo "single-flag resolve >= 30x faster than WASM: ${simple_ratio}x -> $verdict"
+else
+  echo "single-flag resolve >= 30x faster than WASM: no WASM figure"
+fi
+max_allocs="$(awk '$1 == "RESULT" && $2 == "resolve" {
+  for (i = 4; i <= NF; i++) if ($i ~ /^allocs_per_resolve=/) { v = substr($i, 20) + 0; if (v > m) m = v }
+} END { print m + 0 }' "$tmp/c.out")"
+echo "0 heap allocations per resolve (steady state): max over scenarios ${max_allocs} ->" \
+  "$(awk -v m="$max_allocs" 'BEGIN { print (m == 0 ? "MET" : "NOT MET") }')"
+enc_us="$(field "$tmp/c.out" load encrypted-state median_us)"
+echo "245 KB encrypted state loads in <= 5 ms: median ${enc_us} us ->" \
+  "$(awk -v u="$enc_us" 'BEGIN { print (u > 0 && u <= 5000 ? "MET" : "NOT MET") }')"
+echo "total run time: $(($(date +%s) - started)) s"

@@ -1,0 +1,89 @@
+/* fuzz_context_json: input bytes -> confidence_value_from_json.
+ *
+ * Whatever parses goes through the value API checks (readers, copy, equal,
+ * to_json -> from_json round trip). A JSON object is then used as the
+ * evaluation context of a resolve of every flag of the resolver-spec state
+ * (secret "test-secret", DISCOVER mode, resumed when it suspends); the same
+ * resolve on a fresh result object must give the same outcome. Anything else
+ * must be refused with CONFIDENCE_EINVAL.
+ *
+ * The state is read once from $CONFIDENCE_CONFORMANCE_DIR/resolver-spec or
+ * the shared/conformance directory compiled in. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+
+static confidence_state *g_state;
+static fz_dict g_dict;
+static confidence_resolve_result *g_res;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+  (void)argc;
+  (void)argv;
+  char path[4096], acc_path[4096], account[256];
+  fz_conformance_path("resolver-spec/state.pb", path, sizeof path);
+  fz_read_line(fz_conformance_path("resolver-spec/account_id", acc_path, sizeof acc_path), account, sizeof account);
+  size_t len = 0;
+  uint8_t *data = fz_read_file(path, &len);
+  if (!data) {
+    fprintf(stderr, "fuzz_context_json: cannot read %s (set CONFIDENCE_CONFORMANCE_DIR)\n", path);
+    exit(1);
+  }
+  confidence_state_options o = CONFIDENCE_STATE_OPTIONS_INIT;
+  o.account_id = account;
+  if (confidence_state_load(data, len, &o, &g_state)) {
+    fprintf(stderr, "fuzz_context_json: cannot load %s: %s\n", path, confidence_last_error_message());
+    exit(1);
+  }
+  fz_dict_init(&g_dict);
+  fz_dict_add_state(&g_dict, data, len);
+  free(data);
+  g_res = confidence_resolve_result_new();
+  if (!g_res)
+    exit(1);
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  confidence_value *v = NULL;
+  int rc = confidence_value_from_json((const char *)data, size, &v);
+  if (rc) {
+    FZ_CHECK(rc == CONFIDENCE_EPARSE);
+    FZ_CHECK(v == NULL);
+    FZ_CHECK(confidence_last_error_message()[0] != '\0');
+    return 0;
+  }
+  FZ_CHECK(v != NULL);
+  fz_value_roundtrip(v);
+
+  confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
+  req.client_secret = "test-secret";
+  req.context = v;
+  req.materialization_mode = CONFIDENCE_MATERIALIZATIONS_DISCOVER;
+  unsigned sel = size ? data[size - 1] : 0;
+  uint64_t h1 = 0, h2 = 0;
+  rc = fz_resolve_checked(g_state, &req, g_res, &g_dict, sel, &h1);
+  if (confidence_value_type_of(v) != CONFIDENCE_VALUE_STRUCT) {
+    FZ_CHECK(rc == CONFIDENCE_EINVAL);
+  } else {
+    FZ_CHECK(rc == 0 || rc == CONFIDENCE_ERESOLVE);
+    /* Reusing a result must not leak anything into the next resolve. */
+    confidence_resolve_result *fresh = confidence_resolve_result_new();
+    FZ_CHECK(fresh != NULL);
+    int rc2 = fz_resolve_checked(g_state, &req, fresh, &g_dict, sel, &h2);
+    FZ_CHECK(rc == rc2 && h1 == h2);
+    confidence_resolve_result_free(fresh);
+    /* The other modes over the same context. */
+    req.materialization_mode = CONFIDENCE_MATERIALIZATIONS_UNSUPPORTED;
+    fz_resolve_checked(g_state, &req, g_res, &g_dict, sel, NULL);
+    req.client_secret = "minimal-secret";
+    req.materialization_mode = CONFIDENCE_MATERIALIZATIONS_STATIC;
+    fz_resolve_checked(g_state, &req, g_res, &g_dict, sel, NULL);
+  }
+  confidence_value_free(v);
+  return 0;
+}

@@ -1,0 +1,773 @@
+/* Flag logging: encodes exposures as FlagAssigned events into a bounded
+ * queue, aggregates resolve counters and context schemas per flush window,
+ * keeps the telemetry histogram, and assembles WriteFlagLogsRequest batches
+ * (RESOLVER_SPEC §4.2-4.7). */
+#include "flag_log.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "confidence/version.h"
+#include "proto/confidence/flags/resolver/v1/internal_api.pb-c.h"
+
+#define BATCH_LIMIT 4194304
+#define MAX_SCHEMAS 50
+#define LATENCY_BUCKETS 174
+#define REASONS 11
+#define LN_RATIO 0.12792139405522476
+
+typedef Confidence__Flags__Resolver__V1__FlagAssigned PbFlagAssigned;
+typedef Confidence__Flags__Resolver__V1__FlagAssigned__AppliedFlag PbApplied;
+
+/* ---- small owned containers ------------------------------------------------ */
+
+typedef struct counter {
+  char *key;
+  uint32_t count;
+} counter;
+
+typedef struct rule_info {
+  char *rule;
+  uint32_t count;
+  counter *assignments;
+  size_t n_assignments;
+} rule_info;
+
+typedef struct flag_info {
+  char *flag;
+  counter *variants;
+  size_t n_variants;
+  rule_info *rules;
+  size_t n_rules;
+} flag_info;
+
+typedef struct client_info {
+  char *credential;
+  cf_schema *schemas[MAX_SCHEMAS];
+  size_t n_schemas;
+  uint64_t distinct_seen;
+} client_info;
+
+typedef struct event {
+  uint8_t *bytes; /* one encoded FlagAssigned */
+  size_t len;
+  uint32_t applied;
+} event;
+
+struct cf_flag_log {
+  pthread_mutex_t mu;
+  uint32_t max_events;
+  event *ring; /* FIFO of encoded events */
+  size_t head, count;
+  cf_batch retry; /* a failed batch, resent first */
+  size_t retry_events, inflight_events;
+  flag_info *flags;
+  size_t n_flags;
+  client_info *clients;
+  size_t n_clients;
+  uint64_t buckets[LATENCY_BUCKETS], lat_sum, lat_count, reasons[REASONS];
+  uint64_t prev_buckets[LATENCY_BUCKETS], prev_sum, prev_count, prev_reasons[REASONS];
+  uint64_t memory_bytes;
+  uint64_t sent, dropped;
+  uint64_t rng;
+};
+
+static char *dup_str(const char *s, size_t len)
+{
+  char *p = malloc(len + 1);
+  if (p) {
+    memcpy(p, s, len);
+    p[len] = '\0';
+  }
+  return p;
+}
+
+/* Finds or appends `key` in a counter array and adds one. */
+static bool bump(counter **arr, size_t *n, const char *key, size_t key_len)
+{
+  for (size_t i = 0; i < *n; i++)
+    if (strlen((*arr)[i].key) == key_len && memcmp((*arr)[i].key, key, key_len) == 0) {
+      (*arr)[i].count++;
+      return true;
+    }
+  counter *na = realloc(*arr, (*n + 1) * sizeof **arr);
+  if (!na)
+    return false;
+  *arr = na;
+  char *k = dup_str(key, key_len);
+  if (!k)
+    return false;
+  na[(*n)++] = (counter){k, 1};
+  return true;
+}
+
+static uint64_t next_random(cf_flag_log *log)
+{
+  /* xorshift64*: resolve ids and reservoir sampling need no crypto. */
+  uint64_t x = log->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  log->rng = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+cf_flag_log *cf_flag_log_new(uint32_t max_events)
+{
+  cf_flag_log *log = calloc(1, sizeof *log);
+  if (!log)
+    return NULL;
+  log->max_events = max_events ? max_events : 1;
+  log->ring = calloc(log->max_events, sizeof *log->ring);
+  if (!log->ring) {
+    free(log);
+    return NULL;
+  }
+  pthread_mutex_init(&log->mu, NULL);
+  log->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)log;
+  return log;
+}
+
+static void clear_resolve_info(cf_flag_log *log)
+{
+  for (size_t i = 0; i < log->n_flags; i++) {
+    flag_info *f = &log->flags[i];
+    for (size_t j = 0; j < f->n_variants; j++)
+      free(f->variants[j].key);
+    for (size_t j = 0; j < f->n_rules; j++) {
+      for (size_t k = 0; k < f->rules[j].n_assignments; k++)
+        free(f->rules[j].assignments[k].key);
+      free(f->rules[j].assignments);
+      free(f->rules[j].rule);
+    }
+    free(f->variants);
+    free(f->rules);
+    free(f->flag);
+  }
+  free(log->flags);
+  log->flags = NULL;
+  log->n_flags = 0;
+  for (size_t i = 0; i < log->n_clients; i++) {
+    for (size_t j = 0; j < log->clients[i].n_schemas; j++)
+      cf_schema_free(log->clients[i].schemas[j]);
+    free(log->clients[i].credential);
+  }
+  free(log->clients);
+  log->clients = NULL;
+  log->n_clients = 0;
+}
+
+void cf_flag_log_free(cf_flag_log *log)
+{
+  if (!log)
+    return;
+  for (size_t i = 0; i < log->count; i++)
+    free(log->ring[(log->head + i) % log->max_events].bytes);
+  free(log->ring);
+  free(log->retry.bytes);
+  clear_resolve_info(log);
+  pthread_mutex_destroy(&log->mu);
+  free(log);
+}
+
+/* ---- FlagAssigned encoding (§4.2) ------------------------------------------ */
+
+static int default_reason(int reason)
+{
+  switch (reason) {
+  case CONFIDENCE_REASON_NO_SEGMENT_MATCH: return 1;
+  case CONFIDENCE_REASON_NO_TREATMENT_MATCH: return 2;
+  case CONFIDENCE_REASON_FLAG_ARCHIVED: return 3;
+  default: return 0;
+  }
+}
+
+static void make_resolve_id(cf_flag_log *log, char out[33])
+{
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (int i = 0; i < 32; i++)
+    out[i] = alphabet[next_random(log) % 62];
+  out[32] = '\0';
+}
+
+static bool encode_event(cf_flag_log *log, const cf_exposure *e, event *out)
+{
+  char resolve_id[33];
+  make_resolve_id(log, resolve_id);
+  Confidence__Flags__Resolver__V1__Sdk sdk = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__INIT;
+  sdk.sdk_case = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__SDK_CUSTOM_ID;
+  sdk.custom_id = "libconfidence-c";
+  sdk.version = CONFIDENCE_VERSION_STRING;
+  Confidence__Flags__Resolver__V1__ClientInfo client = CONFIDENCE__FLAGS__RESOLVER__V1__CLIENT_INFO__INIT;
+  client.client = (char *)e->cred->client->name.s;
+  client.client_credential = (char *)e->cred->name.s;
+  client.sdk = &sdk;
+
+  PbApplied applied = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_ASSIGNED__APPLIED_FLAG__INIT;
+  PbApplied *applied_list[1] = {&applied};
+  Confidence__Flags__Resolver__V1__FlagAssigned__AssignmentInfo info =
+      CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_ASSIGNED__ASSIGNMENT_INFO__INIT;
+  Confidence__Flags__Resolver__V1__FlagAssigned__DefaultAssignment def =
+      CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_ASSIGNED__DEFAULT_ASSIGNMENT__INIT;
+  Google__Protobuf__Timestamp when = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  Confidence__Flags__Resolver__V1__FallthroughAssignment fts[16];
+  Confidence__Flags__Resolver__V1__FallthroughAssignment *ft_ptrs[16];
+  char key[CF_MAX_KEY + 1];
+
+  PbFlagAssigned fa = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_ASSIGNED__INIT;
+  fa.resolve_id = resolve_id;
+  fa.client_info = &client;
+  if (e->flag && e->should_apply) {
+    memcpy(key, e->key, e->key_len + 1);
+    applied.flag = (char *)e->flag->name.s;
+    applied.targeting_key = key;
+    applied.targeting_key_selector = (char *)(e->rule ? e->rule->selector.s : "");
+    if (e->variant) {
+      applied.assignment_case = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_ASSIGNED__APPLIED_FLAG__ASSIGNMENT_ASSIGNMENT_INFO;
+      info.segment = (char *)(e->segment ? e->segment->name.s : "");
+      info.variant = (char *)e->variant->name.s;
+      applied.assignment_info = &info;
+    } else {
+      applied.assignment_case = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_ASSIGNED__APPLIED_FLAG__ASSIGNMENT_DEFAULT_ASSIGNMENT;
+      def.reason = default_reason(e->reason);
+      applied.default_assignment = &def;
+    }
+    applied.assignment_id = (char *)e->assignment_id.s;
+    applied.rule = (char *)(e->rule ? e->rule->name.s : "");
+    size_t n_ft = e->n_fts < 16 ? e->n_fts : 16; /* more than 16 fallthrough rules is not a real flag */
+    for (size_t i = 0; i < n_ft; i++) {
+      Confidence__Flags__Resolver__V1__FallthroughAssignment init = CONFIDENCE__FLAGS__RESOLVER__V1__FALLTHROUGH_ASSIGNMENT__INIT;
+      fts[i] = init;
+      fts[i].rule = (char *)e->fts[i].rule->name.s;
+      fts[i].assignment_id = (char *)e->fts[i].assignment_id.s;
+      fts[i].targeting_key = (char *)e->fts[i].key;
+      fts[i].targeting_key_selector = (char *)e->fts[i].rule->selector.s;
+      ft_ptrs[i] = &fts[i];
+    }
+    applied.n_fallthrough_assignments = n_ft;
+    applied.fallthrough_assignments = ft_ptrs;
+    when.seconds = e->time_ns / 1000000000;
+    when.nanos = (int32_t)(e->time_ns % 1000000000);
+    applied.apply_time = &when;
+    fa.n_flags = 1;
+    fa.flags = applied_list;
+  }
+  size_t len = confidence__flags__resolver__v1__flag_assigned__get_packed_size(&fa);
+  out->bytes = malloc(len ? len : 1);
+  if (!out->bytes)
+    return false;
+  out->len = confidence__flags__resolver__v1__flag_assigned__pack(&fa, out->bytes);
+  out->applied = (uint32_t)fa.n_flags;
+  return true;
+}
+
+/* ---- resolve info (§4.3) ------------------------------------------------------ */
+
+static flag_info *flag_entry(cf_flag_log *log, const cf_flag *f)
+{
+  for (size_t i = 0; i < log->n_flags; i++)
+    if (strcmp(log->flags[i].flag, f->name.s) == 0)
+      return &log->flags[i];
+  flag_info *nf = realloc(log->flags, (log->n_flags + 1) * sizeof *nf);
+  if (!nf)
+    return NULL;
+  log->flags = nf;
+  flag_info *fi = &nf[log->n_flags];
+  memset(fi, 0, sizeof *fi);
+  fi->flag = dup_str(f->name.s, f->name.len);
+  if (!fi->flag)
+    return NULL;
+  log->n_flags++;
+  return fi;
+}
+
+static void bump_rule(flag_info *fi, const cf_rule *rule, cf_str assignment_id)
+{
+  rule_info *ri = NULL;
+  for (size_t i = 0; i < fi->n_rules && !ri; i++)
+    if (strcmp(fi->rules[i].rule, rule->name.s) == 0)
+      ri = &fi->rules[i];
+  if (!ri) {
+    rule_info *nr = realloc(fi->rules, (fi->n_rules + 1) * sizeof *nr);
+    if (!nr)
+      return;
+    fi->rules = nr;
+    ri = &nr[fi->n_rules];
+    memset(ri, 0, sizeof *ri);
+    if (!(ri->rule = dup_str(rule->name.s, rule->name.len)))
+      return;
+    fi->n_rules++;
+  }
+  ri->count++;
+  bump(&ri->assignments, &ri->n_assignments, assignment_id.s, assignment_id.len);
+}
+
+static bool schema_equal(const cf_schema *a, const cf_schema *b)
+{
+  if (a->n != b->n)
+    return false;
+  for (size_t i = 0; i < a->n; i++)
+    if (a->fields[i].kind != b->fields[i].kind || a->fields[i].semantic != b->fields[i].semantic ||
+        strcmp(a->fields[i].path, b->fields[i].path) != 0)
+      return false;
+  return true;
+}
+
+/* Bounded set of distinct schemas per credential with reservoir sampling. */
+static void add_schema(cf_flag_log *log, const cf_credential *cred, cf_schema *s)
+{
+  client_info *ci = NULL;
+  for (size_t i = 0; i < log->n_clients && !ci; i++)
+    if (strcmp(log->clients[i].credential, cred->name.s) == 0)
+      ci = &log->clients[i];
+  if (!ci) {
+    client_info *nc = realloc(log->clients, (log->n_clients + 1) * sizeof *nc);
+    if (!nc) {
+      cf_schema_free(s);
+      return;
+    }
+    log->clients = nc;
+    ci = &nc[log->n_clients];
+    memset(ci, 0, sizeof *ci);
+    if (!(ci->credential = dup_str(cred->name.s, cred->name.len))) {
+      cf_schema_free(s);
+      return;
+    }
+    log->n_clients++;
+  }
+  for (size_t i = 0; i < ci->n_schemas; i++)
+    if (schema_equal(ci->schemas[i], s)) {
+      cf_schema_free(s);
+      return;
+    }
+  if (ci->distinct_seen++ < MAX_SCHEMAS) {
+    ci->schemas[ci->n_schemas++] = s;
+    return;
+  }
+  uint64_t j = next_random(log) % (MAX_SCHEMAS + 1);
+  if (j == MAX_SCHEMAS) {
+    cf_schema_free(s);
+  } else {
+    cf_schema_free(ci->schemas[j]);
+    ci->schemas[j] = s;
+  }
+}
+
+int cf_latency_bucket(uint32_t us)
+{
+  if (us == 0)
+    return 0;
+  double b = floor(log((double)us) / LN_RATIO);
+  return b > LATENCY_BUCKETS - 1 ? LATENCY_BUCKETS - 1 : (int)b;
+}
+
+void cf_flag_log_add(cf_flag_log *log, cf_exposure *e)
+{
+  pthread_mutex_lock(&log->mu);
+  int tr = e->telemetry_reason >= 0 && e->telemetry_reason < REASONS ? e->telemetry_reason : 0;
+  log->reasons[tr]++;
+  if (e->latency_us != UINT32_MAX) {
+    log->buckets[cf_latency_bucket(e->latency_us)]++;
+    log->lat_sum += e->latency_us;
+    log->lat_count++;
+  }
+  if (e->resolved && e->flag) {
+    flag_info *fi = flag_entry(log, e->flag);
+    if (fi) {
+      for (uint32_t i = 0; i < e->n_fts; i++)
+        bump_rule(fi, e->fts[i].rule, e->fts[i].assignment_id);
+      if (e->rule) {
+        const char *v = e->variant ? e->variant->name.s : "";
+        bump(&fi->variants, &fi->n_variants, v, strlen(v));
+        bump_rule(fi, e->rule, e->assignment_id);
+      } else {
+        bump(&fi->variants, &fi->n_variants, "", 0);
+      }
+    }
+  }
+  if (e->schema && e->cred) {
+    add_schema(log, e->cred, e->schema);
+    e->schema = NULL;
+  }
+  if (e->apply && e->cred) {
+    if (log->count + log->retry_events + log->inflight_events >= log->max_events) {
+      log->dropped++;
+    } else {
+      event ev;
+      if (encode_event(log, e, &ev))
+        log->ring[(log->head + log->count++) % log->max_events] = ev;
+      else
+        log->dropped++;
+    }
+  }
+  pthread_mutex_unlock(&log->mu);
+  free(e->fts);
+  e->fts = NULL;
+  cf_schema_free(e->schema);
+  e->schema = NULL;
+}
+
+void cf_flag_log_count_dropped(cf_flag_log *log, uint64_t n)
+{
+  pthread_mutex_lock(&log->mu);
+  log->dropped += n;
+  pthread_mutex_unlock(&log->mu);
+}
+
+void cf_flag_log_set_memory(cf_flag_log *log, uint64_t bytes)
+{
+  pthread_mutex_lock(&log->mu);
+  log->memory_bytes = bytes;
+  pthread_mutex_unlock(&log->mu);
+}
+
+/* ---- batch assembly (§4.7) -------------------------------------------------- */
+
+typedef struct buf {
+  uint8_t *p;
+  size_t len, cap;
+} buf;
+
+static bool buf_put(buf *b, const void *data, size_t n)
+{
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n)
+      cap *= 2;
+    uint8_t *np = realloc(b->p, cap);
+    if (!np)
+      return false;
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+  return true;
+}
+
+static bool buf_field(buf *b, unsigned field, const uint8_t *data, size_t n)
+{
+  uint8_t hdr[11];
+  size_t h = 0;
+  hdr[h++] = (uint8_t)(field << 3 | 2);
+  uint64_t v = n;
+  do {
+    hdr[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  return buf_put(b, hdr, h) && buf_put(b, data, n);
+}
+
+static size_t varint_len(size_t n)
+{
+  size_t l = 1;
+  while (n > 0x7f) {
+    n >>= 7;
+    l++;
+  }
+  return l;
+}
+
+/* Packs a message into the batch as `field`. */
+static bool put_message(buf *b, unsigned field, const ProtobufCMessage *m)
+{
+  size_t n = protobuf_c_message_get_packed_size(m);
+  uint8_t *tmp = malloc(n ? n : 1);
+  if (!tmp)
+    return false;
+  protobuf_c_message_pack(m, tmp);
+  bool ok = buf_field(b, field, tmp, n);
+  free(tmp);
+  return ok;
+}
+
+/* Context schema instance for one cf_schema: the kind map and the
+ * semantic-type map, sorted by path (prost map order). */
+static bool put_client_info(buf *b, const client_info *ci)
+{
+  Confidence__Flags__Resolver__V1__ClientResolveInfo info = CONFIDENCE__FLAGS__RESOLVER__V1__CLIENT_RESOLVE_INFO__INIT;
+  /* client = the first two '/'-pieces of the credential name. */
+  char client[512];
+  const char *cred = ci->credential;
+  const char *slash1 = strchr(cred, '/');
+  const char *slash2 = slash1 ? strchr(slash1 + 1, '/') : NULL;
+  size_t clen = slash2 ? (size_t)(slash2 - cred) : strlen(cred);
+  if (clen >= sizeof client)
+    clen = sizeof client - 1;
+  memcpy(client, cred, clen);
+  client[clen] = '\0';
+  info.client = client;
+  info.client_credential = (char *)cred;
+  Confidence__Flags__Resolver__V1__ClientResolveInfo__EvaluationContextSchemaInstance inst[MAX_SCHEMAS],
+      *inst_ptrs[MAX_SCHEMAS];
+  size_t total = 0;
+  for (size_t i = 0; i < ci->n_schemas; i++)
+    total += ci->schemas[i]->n;
+  typedef Confidence__Flags__Resolver__V1__ClientResolveInfo__EvaluationContextSchemaInstance__SchemaEntry KindEntry;
+  typedef Confidence__Flags__Resolver__V1__ClientResolveInfo__EvaluationContextSchemaInstance__SemanticTypesEntry SemEntry;
+  KindEntry *kinds = calloc(total + 1, sizeof *kinds);
+  KindEntry **kind_ptrs = calloc(total + 1, sizeof *kind_ptrs);
+  SemEntry *sems = calloc(total + 1, sizeof *sems);
+  SemEntry **sem_ptrs = calloc(total + 1, sizeof *sem_ptrs);
+  Confidence__Flags__Resolver__V1__ContextFieldSemanticType *types = calloc(total + 1, sizeof *types);
+  static Confidence__Flags__Resolver__V1__ContextFieldSemanticType__CountrySemanticType country =
+      {PROTOBUF_C_MESSAGE_INIT(&confidence__flags__resolver__v1__context_field_semantic_type__country_semantic_type__descriptor), 1};
+  static Confidence__Flags__Resolver__V1__ContextFieldSemanticType__VersionSemanticType version =
+      CONFIDENCE__FLAGS__RESOLVER__V1__CONTEXT_FIELD_SEMANTIC_TYPE__VERSION_SEMANTIC_TYPE__INIT;
+  static Confidence__Flags__Resolver__V1__ContextFieldSemanticType__DateSemanticType date =
+      CONFIDENCE__FLAGS__RESOLVER__V1__CONTEXT_FIELD_SEMANTIC_TYPE__DATE_SEMANTIC_TYPE__INIT;
+  static Confidence__Flags__Resolver__V1__ContextFieldSemanticType__TimestampSemanticType timestamp =
+      CONFIDENCE__FLAGS__RESOLVER__V1__CONTEXT_FIELD_SEMANTIC_TYPE__TIMESTAMP_SEMANTIC_TYPE__INIT;
+  bool ok = kinds && kind_ptrs && sems && sem_ptrs && types;
+  size_t k = 0, s = 0;
+  for (size_t i = 0; ok && i < ci->n_schemas; i++) {
+    Confidence__Flags__Resolver__V1__ClientResolveInfo__EvaluationContextSchemaInstance init =
+        CONFIDENCE__FLAGS__RESOLVER__V1__CLIENT_RESOLVE_INFO__EVALUATION_CONTEXT_SCHEMA_INSTANCE__INIT;
+    inst[i] = init;
+    inst_ptrs[i] = &inst[i];
+    inst[i].schema = &kind_ptrs[k];
+    inst[i].semantic_types = &sem_ptrs[s];
+    for (size_t j = 0; j < ci->schemas[i]->n; j++) {
+      const cf_schema_field *f = &ci->schemas[i]->fields[j];
+      KindEntry ke = CONFIDENCE__FLAGS__RESOLVER__V1__CLIENT_RESOLVE_INFO__EVALUATION_CONTEXT_SCHEMA_INSTANCE__SCHEMA_ENTRY__INIT;
+      ke.key = f->path;
+      ke.value = f->kind;
+      kinds[k] = ke;
+      kind_ptrs[k] = &kinds[k];
+      k++;
+      inst[i].n_schema++;
+      if (!f->semantic)
+        continue;
+      Confidence__Flags__Resolver__V1__ContextFieldSemanticType ti =
+          CONFIDENCE__FLAGS__RESOLVER__V1__CONTEXT_FIELD_SEMANTIC_TYPE__INIT;
+      ti.type_case = f->semantic;
+      if (f->semantic == 1)
+        ti.country = &country;
+      else if (f->semantic == 4)
+        ti.version = &version;
+      else if (f->semantic == 5)
+        ti.date = &date;
+      else
+        ti.timestamp = &timestamp;
+      types[s] = ti;
+      SemEntry se = CONFIDENCE__FLAGS__RESOLVER__V1__CLIENT_RESOLVE_INFO__EVALUATION_CONTEXT_SCHEMA_INSTANCE__SEMANTIC_TYPES_ENTRY__INIT;
+      se.key = f->path;
+      se.value = &types[s];
+      sems[s] = se;
+      sem_ptrs[s] = &sems[s];
+      s++;
+      inst[i].n_semantic_types++;
+    }
+  }
+  info.n_schema = ci->n_schemas;
+  info.schema = inst_ptrs;
+  ok = ok && put_message(b, 3, &info.base);
+  free(kinds);
+  free(kind_ptrs);
+  free(sems);
+  free(sem_ptrs);
+  free(types);
+  return ok;
+}
+
+static bool put_flag_info(buf *b, const flag_info *fi)
+{
+  Confidence__Flags__Resolver__V1__FlagResolveInfo info = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_RESOLVE_INFO__INIT;
+  info.flag = fi->flag;
+  typedef Confidence__Flags__Resolver__V1__FlagResolveInfo__VariantResolveInfo VInfo;
+  typedef Confidence__Flags__Resolver__V1__FlagResolveInfo__RuleResolveInfo RInfo;
+  typedef Confidence__Flags__Resolver__V1__FlagResolveInfo__AssignmentResolveInfo AInfo;
+  VInfo *vs = calloc(fi->n_variants + 1, sizeof *vs);
+  VInfo **vp = calloc(fi->n_variants + 1, sizeof *vp);
+  RInfo *rs = calloc(fi->n_rules + 1, sizeof *rs);
+  RInfo **rp = calloc(fi->n_rules + 1, sizeof *rp);
+  size_t n_assign = 0;
+  for (size_t i = 0; i < fi->n_rules; i++)
+    n_assign += fi->rules[i].n_assignments;
+  AInfo *as = calloc(n_assign + 1, sizeof *as);
+  AInfo **ap = calloc(n_assign + 1, sizeof *ap);
+  bool ok = vs && vp && rs && rp && as && ap;
+  for (size_t i = 0; ok && i < fi->n_variants; i++) {
+    VInfo init = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_RESOLVE_INFO__VARIANT_RESOLVE_INFO__INIT;
+    vs[i] = init;
+    vs[i].variant = fi->variants[i].key;
+    vs[i].count = fi->variants[i].count;
+    vp[i] = &vs[i];
+  }
+  size_t a = 0;
+  for (size_t i = 0; ok && i < fi->n_rules; i++) {
+    RInfo init = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_RESOLVE_INFO__RULE_RESOLVE_INFO__INIT;
+    rs[i] = init;
+    rs[i].rule = fi->rules[i].rule;
+    rs[i].count = fi->rules[i].count;
+    rs[i].assignment_resolve_info = &ap[a];
+    for (size_t j = 0; j < fi->rules[i].n_assignments; j++) {
+      AInfo ai = CONFIDENCE__FLAGS__RESOLVER__V1__FLAG_RESOLVE_INFO__ASSIGNMENT_RESOLVE_INFO__INIT;
+      ai.assignment_id = fi->rules[i].assignments[j].key;
+      ai.count = fi->rules[i].assignments[j].count;
+      as[a] = ai;
+      ap[a] = &as[a];
+      a++;
+      rs[i].n_assignment_resolve_info++;
+    }
+    rp[i] = &rs[i];
+  }
+  info.n_variant_resolve_info = fi->n_variants;
+  info.variant_resolve_info = vp;
+  info.n_rule_resolve_info = fi->n_rules;
+  info.rule_resolve_info = rp;
+  ok = ok && put_message(b, 4, &info.base);
+  free(vs);
+  free(vp);
+  free(rs);
+  free(rp);
+  free(as);
+  free(ap);
+  return ok;
+}
+
+/* Telemetry deltas since the previous export (§4.5). */
+static bool put_telemetry(cf_flag_log *log, buf *b)
+{
+  Confidence__Flags__Resolver__V1__TelemetryData t = CONFIDENCE__FLAGS__RESOLVER__V1__TELEMETRY_DATA__INIT;
+  Confidence__Flags__Resolver__V1__Sdk sdk = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__INIT;
+  sdk.sdk_case = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__SDK_CUSTOM_ID;
+  sdk.custom_id = "libconfidence-c";
+  sdk.version = CONFIDENCE_VERSION_STRING;
+  t.sdk = &sdk;
+  t.resolver_version = CONFIDENCE_VERSION_STRING;
+  t.memory_bytes = log->memory_bytes;
+
+  Confidence__Flags__Resolver__V1__TelemetryData__ResolveLatency lat =
+      CONFIDENCE__FLAGS__RESOLVER__V1__TELEMETRY_DATA__RESOLVE_LATENCY__INIT;
+  Confidence__Flags__Resolver__V1__TelemetryData__BucketSpan spans[LATENCY_BUCKETS], *span_ptrs[LATENCY_BUCKETS];
+  uint32_t deltas[LATENCY_BUCKETS];
+  uint32_t count = (uint32_t)(log->lat_count - log->prev_count);
+  if (count > 0) {
+    lat.sum = (uint32_t)(log->lat_sum - log->prev_sum);
+    lat.count = count;
+    lat.ln_ratio = LN_RATIO;
+    for (int i = 0; i < LATENCY_BUCKETS; i++)
+      deltas[i] = (uint32_t)(log->buckets[i] - log->prev_buckets[i]);
+    size_t n = 0;
+    for (int i = 0; i < LATENCY_BUCKETS;) {
+      if (!deltas[i]) {
+        i++;
+        continue;
+      }
+      int start = i;
+      while (i < LATENCY_BUCKETS && deltas[i])
+        i++;
+      Confidence__Flags__Resolver__V1__TelemetryData__BucketSpan init =
+          CONFIDENCE__FLAGS__RESOLVER__V1__TELEMETRY_DATA__BUCKET_SPAN__INIT;
+      spans[n] = init;
+      spans[n].offset = start;
+      spans[n].counts = &deltas[start];
+      spans[n].n_counts = (size_t)(i - start);
+      span_ptrs[n] = &spans[n];
+      n++;
+    }
+    lat.n_buckets = n;
+    lat.buckets = span_ptrs;
+    t.resolve_latency = &lat;
+  }
+  Confidence__Flags__Resolver__V1__TelemetryData__ResolveRate rates[REASONS], *rate_ptrs[REASONS];
+  size_t nr = 0;
+  for (int r = 0; r < REASONS; r++) {
+    uint32_t d = (uint32_t)(log->reasons[r] - log->prev_reasons[r]);
+    if (!d)
+      continue;
+    Confidence__Flags__Resolver__V1__TelemetryData__ResolveRate init =
+        CONFIDENCE__FLAGS__RESOLVER__V1__TELEMETRY_DATA__RESOLVE_RATE__INIT;
+    rates[nr] = init;
+    rates[nr].count = d;
+    rates[nr].reason = (Confidence__Flags__Resolver__V1__ResolveReason)r;
+    rate_ptrs[nr] = &rates[nr];
+    nr++;
+  }
+  t.n_resolve_rate = nr;
+  t.resolve_rate = rate_ptrs;
+  memcpy(log->prev_buckets, log->buckets, sizeof log->buckets);
+  memcpy(log->prev_reasons, log->reasons, sizeof log->reasons);
+  log->prev_sum = log->lat_sum;
+  log->prev_count = log->lat_count;
+  return put_message(b, 2, &t.base);
+}
+
+bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
+{
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&log->mu);
+  if (log->retry.bytes) { /* resend the failed batch first, unchanged */
+    *out = log->retry;
+    memset(&log->retry, 0, sizeof log->retry);
+    log->inflight_events = log->retry_events;
+    log->retry_events = 0;
+    pthread_mutex_unlock(&log->mu);
+    return true;
+  }
+  buf b = {0};
+  bool ok = true;
+  bool has_content = log->n_flags > 0 || log->n_clients > 0 || log->count > 0;
+  for (size_t i = 0; ok && i < log->n_clients; i++)
+    ok = put_client_info(&b, &log->clients[i]);
+  for (size_t i = 0; ok && i < log->n_flags; i++)
+    ok = put_flag_info(&b, &log->flags[i]);
+  ok = ok && put_telemetry(log, &b);
+  clear_resolve_info(log);
+  size_t start = b.len;
+  while (ok && log->count > 0) {
+    event *ev = &log->ring[log->head];
+    size_t sz = ev->len + varint_len(ev->len) + 1;
+    if (b.len + sz > BATCH_LIMIT && b.len > start)
+      break;
+    ok = buf_field(&b, 1, ev->bytes, ev->len);
+    if (!ok)
+      break;
+    out->n_events++;
+    out->n_applied += ev->applied;
+    free(ev->bytes);
+    log->head = (log->head + 1) % log->max_events;
+    log->count--;
+  }
+  if (!ok || !has_content) {
+    /* Out of memory loses this window's counters, not queued events; a
+     * telemetry-only batch is not worth a request (as the Python provider). */
+    free(b.p);
+    memset(out, 0, sizeof *out);
+    pthread_mutex_unlock(&log->mu);
+    return false;
+  }
+  out->bytes = b.p;
+  out->len = b.len;
+  log->inflight_events = out->n_events;
+  pthread_mutex_unlock(&log->mu);
+  return true;
+}
+
+void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, bool delivered)
+{
+  pthread_mutex_lock(&log->mu);
+  log->inflight_events = 0;
+  if (delivered) {
+    log->sent += b->n_events;
+    free(b->bytes);
+  } else {
+    free(log->retry.bytes); /* cannot happen: one batch in flight at a time */
+    log->retry = *b;
+    log->retry_events = b->n_events;
+  }
+  memset(b, 0, sizeof *b);
+  pthread_mutex_unlock(&log->mu);
+}
+
+void cf_flag_log_stats_get(cf_flag_log *log, cf_flag_log_stats *out)
+{
+  pthread_mutex_lock(&log->mu);
+  out->queued = log->count + log->retry_events + log->inflight_events;
+  out->sent = log->sent;
+  out->dropped = log->dropped;
+  pthread_mutex_unlock(&log->mu);
+}

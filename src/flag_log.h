@@ -1,0 +1,100 @@
+/* Exposure and resolve analytics, as Confidence's resolver logs them
+ * (RESOLVER_SPEC §4): FlagAssigned events, per-flag resolve counters,
+ * evaluation-context schemas and telemetry, batched into
+ * WriteFlagLogsRequest messages. Used by the provider's log thread; all
+ * functions are thread-safe (one internal mutex, never taken on the
+ * evaluation path). */
+#ifndef CF_FLAG_LOG_H
+#define CF_FLAG_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "resolve_internal.h"
+
+/* A fallthrough copied out of a resolve result (strings point into the
+ * state, which outlives the exposure record). */
+typedef struct cf_ft_copy {
+  const cf_rule *rule;
+  cf_str assignment_id;
+  char key[CF_MAX_KEY + 1];
+  uint32_t key_len;
+} cf_ft_copy;
+
+/* The context schema of one evaluation (§4.4), sorted by path. Owned. */
+typedef struct cf_schema_field {
+  char *path;
+  int kind;     /* 1 NULL, 2 NUMBER, 3 STRING, 4 BOOL */
+  int semantic; /* 0 none, 1 country, 4 version, 5 date, 6 timestamp */
+} cf_schema_field;
+
+typedef struct cf_schema {
+  cf_schema_field *fields;
+  size_t n;
+} cf_schema;
+
+/* One evaluation, as an evaluating thread hands it to the log thread.
+ * Pointers into the state stay valid until the record is consumed. */
+typedef struct cf_exposure {
+  const cf_flag *flag; /* NULL: the flag was not resolved (not found) */
+  const cf_variant *variant;
+  const cf_rule *rule;
+  const cf_segment *segment;
+  const cf_credential *cred;
+  cf_str assignment_id;
+  int32_t reason;       /* resolver reason */
+  int32_t telemetry_reason; /* reason registered in telemetry (9/10 for provider-side errors) */
+  bool apply;           /* emit a FlagAssigned event */
+  bool resolved;        /* the resolver ran (counters + schema) */
+  bool should_apply;
+  uint32_t latency_us;  /* UINT32_MAX: not sampled */
+  int64_t time_ns;      /* wall clock at evaluation */
+  char key[CF_MAX_KEY + 1];
+  uint32_t key_len;
+  cf_ft_copy *fts;      /* malloc'd when n_fts > 0; the consumer frees it */
+  uint32_t n_fts;
+  cf_schema *schema;    /* sampled; the consumer frees it */
+} cf_exposure;
+
+typedef struct cf_flag_log cf_flag_log;
+
+cf_flag_log *cf_flag_log_new(uint32_t max_events);
+void cf_flag_log_free(cf_flag_log *log);
+
+/* Consumes one record (frees its fts and schema). */
+void cf_flag_log_add(cf_flag_log *log, cf_exposure *e);
+/* Records that `n` events could not be queued upstream (ring full). */
+void cf_flag_log_count_dropped(cf_flag_log *log, uint64_t n);
+
+/* State facts reported with telemetry. */
+void cf_flag_log_set_memory(cf_flag_log *log, uint64_t bytes);
+
+typedef struct cf_batch {
+  uint8_t *bytes; /* serialized WriteFlagLogsRequest; free() */
+  size_t len;
+  size_t n_events; /* FlagAssigned events in it */
+  size_t n_applied; /* applied flags in those events */
+} cf_batch;
+
+/* Builds the next batch (events up to ~4 MiB, resolve info, telemetry).
+ * Returns false when there is nothing worth sending (telemetry only). The
+ * batch's events stay counted as queued until cf_flag_log_batch_done. */
+bool cf_flag_log_take(cf_flag_log *log, cf_batch *out);
+/* Marks a taken batch delivered, or puts it back in front of the queue. */
+void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, bool delivered);
+
+typedef struct cf_flag_log_stats {
+  uint64_t queued;  /* events waiting (including a batch in flight) */
+  uint64_t sent;
+  uint64_t dropped;
+} cf_flag_log_stats;
+void cf_flag_log_stats_get(cf_flag_log *log, cf_flag_log_stats *out);
+
+/* Schema of a context (§4.4); NULL when out of memory. */
+cf_schema *cf_schema_derive(const confidence_value *ctx);
+void cf_schema_free(cf_schema *s);
+
+/* Telemetry histogram bucket of a latency in µs (§4.5). */
+int cf_latency_bucket(uint32_t us);
+
+#endif

@@ -1,0 +1,502 @@
+/* The evaluation path: OpenFeature-shaped typed getters over the resolver.
+ * Lock-free against state swaps (hazard pointer in the thread's slot), no
+ * I/O, no logging, no allocation in the common case; each evaluation hands
+ * one exposure record to the log thread through the slot's ring. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "provider_internal.h"
+
+/* Latency is measured for one evaluation in this many, schemas derived
+ * for one in SCHEMA_SAMPLE: both cost more than the resolve itself. */
+#define LATENCY_SAMPLE 16
+#define SCHEMA_SAMPLE 256
+#define MAX_FLAG_NAME 512
+
+static const char SKIP_APPLY_KEY[] = "_confidence_skip_apply";
+
+/* ---- details ---------------------------------------------------------------- */
+
+typedef struct text {
+  char *s;
+  size_t cap;
+} text;
+
+struct confidence_details {
+  text flag_key, variant, message, rule, segment, assignment_id;
+  int reason, error_code;
+  confidence_value *metadata; /* built lazily */
+};
+
+static void text_set(text *t, const char *s, size_t n)
+{
+  if (n + 1 > t->cap) {
+    size_t cap = t->cap ? t->cap : 32;
+    while (cap < n + 1)
+      cap *= 2;
+    char *p = realloc(t->s, cap);
+    if (!p) { /* keep the old buffer; an empty string is the safe answer */
+      if (t->s)
+        t->s[0] = '\0';
+      return;
+    }
+    t->s = p;
+    t->cap = cap;
+  }
+  memcpy(t->s, s, n);
+  t->s[n] = '\0';
+}
+
+static void text_cstr(text *t, const char *s) { text_set(t, s, strlen(s)); }
+static const char *text_get(const text *t) { return t->s ? t->s : ""; }
+
+confidence_details *confidence_details_new(void) { return calloc(1, sizeof(confidence_details)); }
+
+void confidence_details_free(confidence_details *d)
+{
+  if (!d)
+    return;
+  free(d->flag_key.s);
+  free(d->variant.s);
+  free(d->message.s);
+  free(d->rule.s);
+  free(d->segment.s);
+  free(d->assignment_id.s);
+  confidence_value_free(d->metadata);
+  free(d);
+}
+
+const char *confidence_details_flag_key(const confidence_details *d) { return d ? text_get(&d->flag_key) : ""; }
+int confidence_details_reason(const confidence_details *d) { return d ? d->reason : CONFIDENCE_EVAL_UNKNOWN; }
+int confidence_details_error_code(const confidence_details *d) { return d ? d->error_code : 0; }
+const char *confidence_details_error_message(const confidence_details *d) { return d ? text_get(&d->message) : ""; }
+const char *confidence_details_variant(const confidence_details *d) { return d ? text_get(&d->variant) : ""; }
+
+const confidence_value *confidence_details_metadata(const confidence_details *d)
+{
+  if (!d)
+    return NULL;
+  confidence_details *m = (confidence_details *)d; /* lazily built cache */
+  if (!m->metadata) {
+    m->metadata = confidence_value_new_struct();
+    if (m->metadata) {
+      if (m->rule.s && *m->rule.s)
+        confidence_value_struct_set(m->metadata, "rule", confidence_value_new_string(m->rule.s));
+      if (m->segment.s && *m->segment.s)
+        confidence_value_struct_set(m->metadata, "segment", confidence_value_new_string(m->segment.s));
+      if (m->assignment_id.s && *m->assignment_id.s)
+        confidence_value_struct_set(m->metadata, "assignment_id", confidence_value_new_string(m->assignment_id.s));
+    }
+  }
+  return m->metadata;
+}
+
+static void details_reset(confidence_details *d, const char *flag_key)
+{
+  text_cstr(&d->flag_key, flag_key ? flag_key : "");
+  text_set(&d->variant, "", 0);
+  text_set(&d->message, "", 0);
+  text_set(&d->rule, "", 0);
+  text_set(&d->segment, "", 0);
+  text_set(&d->assignment_id, "", 0);
+  d->reason = CONFIDENCE_EVAL_UNKNOWN;
+  d->error_code = CONFIDENCE_ERROR_NONE;
+  confidence_value_free(d->metadata);
+  d->metadata = NULL;
+}
+
+const char *confidence_reason_name(int reason)
+{
+  static const char *const names[] = {"UNKNOWN", "TARGETING_MATCH", "DEFAULT", "DISABLED", "STALE",
+                                      "ERROR",   "STATIC",          "SPLIT",   "CACHED"};
+  return reason >= 0 && reason < (int)(sizeof names / sizeof names[0]) ? names[reason] : "UNKNOWN";
+}
+
+const char *confidence_error_code_name(int code)
+{
+  static const char *const names[] = {"NONE",          "PROVIDER_NOT_READY",    "FLAG_NOT_FOUND",
+                                      "PARSE_ERROR",   "TYPE_MISMATCH",         "TARGETING_KEY_MISSING",
+                                      "INVALID_CONTEXT", "PROVIDER_FATAL",      "GENERAL"};
+  return code >= 0 && code < (int)(sizeof names / sizeof names[0]) ? names[code] : "GENERAL";
+}
+
+/* ---- one evaluation ---------------------------------------------------------- */
+
+typedef enum want { WANT_BOOL, WANT_INT, WANT_DOUBLE, WANT_STRING, WANT_OBJECT } want;
+
+typedef struct outcome {
+  const confidence_value *value; /* borrowed from the state; valid while the hazard is held */
+  int reason, error_code;
+  const char *message;
+  char message_buf[256];
+} outcome;
+
+static int map_reason(int resolver_reason)
+{
+  switch (resolver_reason) {
+  case CONFIDENCE_REASON_MATCH: return CONFIDENCE_EVAL_TARGETING_MATCH;
+  case CONFIDENCE_REASON_NO_SEGMENT_MATCH: return CONFIDENCE_EVAL_DEFAULT;
+  case CONFIDENCE_REASON_FLAG_ARCHIVED: return CONFIDENCE_EVAL_DISABLED;
+  case CONFIDENCE_REASON_TARGETING_KEY_ERROR:
+  case CONFIDENCE_REASON_ERROR:
+  case CONFIDENCE_REASON_UNRECOGNIZED_TARGETING_RULE:
+  case CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED: return CONFIDENCE_EVAL_ERROR;
+  default: return CONFIDENCE_EVAL_UNKNOWN;
+  }
+}
+
+static void fail(outcome *o, int code, const char *fmt, const char *a, const char *b)
+{
+  o->value = NULL;
+  o->reason = CONFIDENCE_EVAL_ERROR;
+  o->error_code = code;
+  snprintf(o->message_buf, sizeof o->message_buf, fmt, a, b);
+  o->message = o->message_buf;
+}
+
+static bool type_ok(const confidence_value *v, want w)
+{
+  switch (w) {
+  case WANT_BOOL: return v->type == CONFIDENCE_VALUE_BOOL;
+  case WANT_STRING: return v->type == CONFIDENCE_VALUE_STRING;
+  case WANT_DOUBLE: return v->type == CONFIDENCE_VALUE_NUMBER;
+  case WANT_INT:
+    return v->type == CONFIDENCE_VALUE_NUMBER && v->u.n == trunc(v->u.n) && v->u.n >= -9223372036854775808.0 &&
+           v->u.n < 9223372036854775808.0;
+  default: return v->type == CONFIDENCE_VALUE_STRUCT;
+  }
+}
+
+static const char *type_name(want w)
+{
+  static const char *const names[] = {"bool", "integer", "double", "string", "object"};
+  return names[w];
+}
+
+/* A struct view of the caller's context without the skip-apply key (only
+ * built when the key is there: the one allocation on this path). */
+typedef struct context_view {
+  confidence_value value;
+  cf_field *fields;
+} context_view;
+
+static const confidence_value *strip_skip_apply(const confidence_value *ctx, bool *skip, context_view *view)
+{
+  const confidence_value *flag = cf_value_get(ctx, SKIP_APPLY_KEY, sizeof SKIP_APPLY_KEY - 1);
+  if (!flag)
+    return ctx;
+  *skip = flag->type == CONFIDENCE_VALUE_BOOL && flag->u.b;
+  view->fields = malloc(ctx->u.obj.n * sizeof *view->fields);
+  if (!view->fields)
+    return ctx; /* resolve with the key rather than fail */
+  size_t n = 0;
+  for (size_t i = 0; i < ctx->u.obj.n; i++)
+    if (ctx->u.obj.fields[i].value != flag)
+      view->fields[n++] = ctx->u.obj.fields[i];
+  view->value.type = CONFIDENCE_VALUE_STRUCT;
+  view->value.u.obj.fields = view->fields;
+  view->value.u.obj.n = view->value.u.obj.cap = n;
+  return &view->value;
+}
+
+static bool ring_push(cf_slot *slot, const cf_exposure *e)
+{
+  uint64_t head = atomic_load_explicit(&slot->head, memory_order_relaxed);
+  uint64_t tail = atomic_load_explicit(&slot->tail, memory_order_acquire);
+  if (head - tail >= CF_SLOT_RING) {
+    atomic_fetch_add_explicit(&slot->dropped, 1, memory_order_relaxed);
+    return false;
+  }
+  slot->ring[head % CF_SLOT_RING] = *e;
+  atomic_store_explicit(&slot->head, head + 1, memory_order_release);
+  return true;
+}
+
+static int64_t wall_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The exposure record for this evaluation (fallthroughs copied out). */
+static void record(confidence_provider *p, cf_slot *slot, const confidence_state *st, const confidence_resolved_flag *f,
+                   const confidence_value *ctx, bool apply, int telemetry_reason, int64_t started_ns, uint64_t n)
+{
+  cf_exposure e;
+  memset(&e, 0, offsetof(cf_exposure, key));
+  e.cred = slot->res->cred;
+  e.apply = apply && !p->disable_exposures;
+  e.telemetry_reason = telemetry_reason;
+  e.latency_us = UINT32_MAX;
+  e.time_ns = wall_ns();
+  e.key[0] = '\0';
+  e.key_len = 0;
+  e.fts = NULL;
+  e.n_fts = 0;
+  e.schema = NULL;
+  if (f) {
+    e.flag = f->flag;
+    e.variant = f->variant;
+    e.rule = f->rule;
+    e.segment = f->segment;
+    e.assignment_id = f->assignment_id;
+    e.reason = f->reason;
+    e.resolved = true;
+    e.should_apply = confidence_resolved_flag_should_apply(f);
+    memcpy(e.key, f->key, f->key_len + 1);
+    e.key_len = f->key_len;
+    if (f->ft_count) {
+      e.fts = malloc(f->ft_count * sizeof *e.fts);
+      for (uint32_t i = 0; e.fts && i < f->ft_count; i++) {
+        const cf_ft_entry *ft = &slot->res->fallthroughs.items[f->ft_start + i];
+        e.fts[i].rule = ft->rule;
+        e.fts[i].assignment_id = ft->assignment_id;
+        memcpy(e.fts[i].key, ft->key, ft->key_len + 1);
+        e.fts[i].key_len = ft->key_len;
+      }
+      e.n_fts = e.fts ? f->ft_count : 0;
+    }
+  }
+  if (n % SCHEMA_SAMPLE == 0 && e.cred)
+    e.schema = cf_schema_derive(ctx);
+  if (started_ns) {
+    int64_t us = (mono_ns() - started_ns) / 1000;
+    e.latency_us = us < 0 ? 0 : (us > (int64_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)us);
+  }
+  (void)st;
+  if (!ring_push(slot, &e)) {
+    free(e.fts);
+    cf_schema_free(e.schema);
+  }
+}
+
+/* Resolves `flag_key` and extracts the value of the wanted type. The
+ * caller holds the hazard for `st` until it has copied what it needs. */
+static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_state *st, const char *flag_key,
+                     const confidence_value *context, want w, outcome *o, confidence_details *d)
+{
+  uint64_t n = atomic_load_explicit(&slot->evaluations, memory_order_relaxed);
+  atomic_store_explicit(&slot->evaluations, n + 1, memory_order_relaxed);
+  int64_t started = n % LATENCY_SAMPLE == 0 ? mono_ns() : 0;
+  memset(o, 0, offsetof(outcome, message_buf));
+
+  /* "name.path.to.value": the flag is everything before the first dot. */
+  const char *dot = strchr(flag_key, '.');
+  size_t name_len = dot ? (size_t)(dot - flag_key) : strlen(flag_key);
+  char name[MAX_FLAG_NAME + 7];
+  if (name_len == 0 || name_len > MAX_FLAG_NAME) {
+    fail(o, CONFIDENCE_ERROR_FLAG_NOT_FOUND, "Flag '%s' not found%s", flag_key, "");
+    return;
+  }
+  memcpy(name, "flags/", 6);
+  memcpy(name + 6, flag_key, name_len);
+  name[6 + name_len] = '\0';
+
+  if (context && context->type != CONFIDENCE_VALUE_STRUCT) {
+    fail(o, CONFIDENCE_ERROR_INVALID_CONTEXT, "The evaluation context must be a struct%s%s", "", "");
+    return;
+  }
+  bool skip_apply = false;
+  context_view view = {0};
+  const confidence_value *ctx = context ? strip_skip_apply(context, &skip_apply, &view) : NULL;
+
+  const char *flags[1] = {name};
+  confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
+  req.client_secret = p->secret;
+  req.flags = flags;
+  req.flag_count = 1;
+  req.context = ctx;
+  int rc = confidence_resolve(st, &req, slot->res);
+  const confidence_resolved_flag *f = rc == 0 ? confidence_resolve_result_flag_at(slot->res, 0) : NULL;
+  int telemetry_reason = f ? f->reason : CONFIDENCE_REASON_UNSPECIFIED;
+
+  if (rc != 0) {
+    fail(o, CONFIDENCE_ERROR_GENERAL, "%s%s", confidence_resolve_result_error(slot->res), "");
+  } else if (!f) {
+    fail(o, CONFIDENCE_ERROR_FLAG_NOT_FOUND, "Flag '%s' not found%s", name + 6, "");
+    telemetry_reason = 10; /* FLAG_NOT_FOUND */
+  } else if (f->reason == CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED) {
+    fail(o, CONFIDENCE_ERROR_GENERAL, "Flag '%s' requires materializations. Configure a materialization store.%s",
+         name + 6, "");
+  } else {
+    o->reason = map_reason(f->reason);
+    if (f->reason == CONFIDENCE_REASON_TARGETING_KEY_ERROR) {
+      bool has_key = ctx && cf_value_get(ctx, "targeting_key", 13);
+      o->error_code = has_key ? CONFIDENCE_ERROR_INVALID_CONTEXT : CONFIDENCE_ERROR_TARGETING_KEY_MISSING;
+      snprintf(o->message_buf, sizeof o->message_buf, "invalid or missing targeting key for flag '%s'", name + 6);
+      o->message = o->message_buf;
+    }
+    if (f->variant) {
+      /* Walk the path: every piece must be a struct key (lists are not indexable). */
+      const confidence_value *v = f->variant->value;
+      const char *piece = dot ? dot + 1 : NULL;
+      while (piece && v) {
+        const char *next = strchr(piece, '.');
+        size_t plen = next ? (size_t)(next - piece) : strlen(piece);
+        v = cf_value_get(v, piece, plen);
+        piece = next ? next + 1 : NULL;
+      }
+      if (!v) {
+        fail(o, CONFIDENCE_ERROR_FLAG_NOT_FOUND, "Path '%s' not found in flag '%s'", dot + 1, name + 6);
+        telemetry_reason = 10;
+      } else if (v->type != CONFIDENCE_VALUE_NULL && !type_ok(v, w)) {
+        fail(o, CONFIDENCE_ERROR_TYPE_MISMATCH, "Value is not %s%s", type_name(w), "");
+        telemetry_reason = 9; /* TYPE_MISMATCH */
+      } else if (v->type != CONFIDENCE_VALUE_NULL) {
+        o->value = v; /* a schema-filled null falls back to the default */
+        if (atomic_load_explicit(&p->status, memory_order_relaxed) == CONFIDENCE_STATUS_STALE)
+          o->reason = CONFIDENCE_EVAL_STALE;
+      }
+    }
+  }
+  if (d) {
+    if (f) {
+      text_cstr(&d->variant, confidence_resolved_flag_variant(f));
+      text_cstr(&d->rule, confidence_resolved_flag_rule(f));
+      text_cstr(&d->segment, confidence_resolved_flag_segment(f));
+      text_cstr(&d->assignment_id, confidence_resolved_flag_assignment_id(f));
+    }
+  }
+  record(p, slot, st, rc == 0 ? f : NULL, ctx, !skip_apply && rc == 0, telemetry_reason, started, n);
+  free(view.fields);
+}
+
+/* Common frame of the typed getters: status check, hazard, evaluate.
+ * `copy_out` runs while the state is still protected. */
+typedef void (*copy_fn)(const confidence_value *v, void *out);
+
+static void get(confidence_provider *p, const char *flag_key, const confidence_value *context, want w,
+                confidence_details *d, copy_fn copy_out, void *out)
+{
+  if (d)
+    details_reset(d, flag_key);
+  outcome o;
+  memset(&o, 0, offsetof(outcome, message_buf));
+  cf_slot *slot = p && flag_key ? cf_provider_slot(p) : NULL;
+  confidence_state *st = NULL;
+  if (slot) {
+    do { /* publish, then confirm the state is still current */
+      st = atomic_load_explicit(&p->current, memory_order_acquire);
+      atomic_store(&slot->hazard, st);
+    } while (st != atomic_load(&p->current));
+  }
+  if (!p || !flag_key) {
+    fail(&o, CONFIDENCE_ERROR_GENERAL, "%s%s", !p ? "no provider" : "no flag key", "");
+  } else if (!slot) {
+    fail(&o, CONFIDENCE_ERROR_GENERAL, "out of memory%s%s", "", "");
+  } else if (!st) {
+    fail(&o, CONFIDENCE_ERROR_PROVIDER_NOT_READY, "The provider has no flag state yet%s%s", "", "");
+  } else {
+    evaluate(p, slot, st, flag_key, context, w, &o, d);
+  }
+  if (o.value)
+    copy_out(o.value, out);
+  if (slot)
+    atomic_store_explicit(&slot->hazard, NULL, memory_order_release);
+  if (d) {
+    d->reason = o.reason;
+    d->error_code = o.error_code;
+    text_cstr(&d->message, o.message ? o.message : "");
+  }
+}
+
+/* What a getter found; `set` stays false when the default applies. */
+typedef struct found {
+  bool set;
+  int b;
+  int64_t i;
+  double d;
+  char *s;
+  confidence_value *o;
+} found;
+
+static void copy_bool(const confidence_value *v, void *out)
+{
+  ((found *)out)->b = v->u.b;
+  ((found *)out)->set = true;
+}
+
+static void copy_int(const confidence_value *v, void *out)
+{
+  ((found *)out)->i = (int64_t)v->u.n;
+  ((found *)out)->set = true;
+}
+
+static void copy_double(const confidence_value *v, void *out)
+{
+  ((found *)out)->d = v->u.n;
+  ((found *)out)->set = true;
+}
+
+static void copy_string(const confidence_value *v, void *out)
+{
+  found *f = out;
+  f->s = malloc(v->u.s.len + 1);
+  if (f->s)
+    memcpy(f->s, v->u.s.ptr, v->u.s.len + 1);
+  f->set = f->s != NULL;
+}
+
+static void copy_object(const confidence_value *v, void *out)
+{
+  found *f = out;
+  f->o = confidence_value_copy(v);
+  f->set = f->o != NULL;
+}
+
+int confidence_provider_get_bool(confidence_provider *p, const char *flag_key, const confidence_value *context,
+                                 int default_value, confidence_details *details)
+{
+  found f = {0};
+  get(p, flag_key, context, WANT_BOOL, details, copy_bool, &f);
+  return f.set ? f.b : default_value;
+}
+
+int64_t confidence_provider_get_int(confidence_provider *p, const char *flag_key, const confidence_value *context,
+                                    int64_t default_value, confidence_details *details)
+{
+  found f = {0};
+  get(p, flag_key, context, WANT_INT, details, copy_int, &f);
+  return f.set ? f.i : default_value;
+}
+
+double confidence_provider_get_double(confidence_provider *p, const char *flag_key, const confidence_value *context,
+                                      double default_value, confidence_details *details)
+{
+  found f = {0};
+  get(p, flag_key, context, WANT_DOUBLE, details, copy_double, &f);
+  return f.set ? f.d : default_value;
+}
+
+char *confidence_provider_get_string(confidence_provider *p, const char *flag_key, const confidence_value *context,
+                                     const char *default_value, confidence_details *details)
+{
+  found f = {0};
+  get(p, flag_key, context, WANT_STRING, details, copy_string, &f);
+  if (f.set)
+    return f.s;
+  return default_value ? strdup(default_value) : NULL;
+}
+
+confidence_value *confidence_provider_get_object(confidence_provider *p, const char *flag_key,
+                                                 const confidence_value *context,
+                                                 const confidence_value *default_value, confidence_details *details)
+{
+  found f = {0};
+  get(p, flag_key, context, WANT_OBJECT, details, copy_object, &f);
+  if (f.set)
+    return f.o;
+  return default_value ? confidence_value_copy(default_value) : NULL;
+}

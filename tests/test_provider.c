@@ -1,0 +1,315 @@
+/* Provider tests without a network: bootstrap from the spec state, typed
+ * getters with OpenFeature semantics, and exposure logging through a fake
+ * transport that decodes every WriteFlagLogsRequest it is sent.
+ * Usage: test_provider RESOLVER_SPEC_DIR */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "confidence/confidence.h"
+#include "confidence/provider.h"
+#include "confidence/sys/transport.h"
+#include "proto/confidence/flags/resolver/v1/internal_api.pb-c.h"
+
+static char state_path[4096];
+static char account[128];
+
+/* ---- a fake transport that records flag-log batches ------------------------ */
+
+typedef struct fake {
+  pthread_mutex_t mu;
+  int fail_next;        /* answer UNAVAILABLE this many times */
+  int calls;
+  size_t events;        /* FlagAssigned events received */
+  size_t applied;       /* applied flags received */
+  size_t resolve_infos; /* FlagResolveInfo entries */
+  size_t variant_count; /* sum of VariantResolveInfo counts */
+  char last_auth[256];
+  char last_flag[128];
+  char last_key[128];
+} fake;
+
+static int fake_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user)
+{
+  fake *f = user;
+  memset(resp, 0, sizeof *resp);
+  pthread_mutex_lock(&f->mu);
+  f->calls++;
+  for (size_t i = 0; i < req->header_count; i++)
+    if (!strcmp(req->headers[i].name, "authorization"))
+      snprintf(f->last_auth, sizeof f->last_auth, "%s", req->headers[i].value);
+  bool fail = f->fail_next > 0;
+  if (fail)
+    f->fail_next--;
+  if (!fail && req->body_len >= 5) {
+    const uint8_t *b = req->body;
+    size_t len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+    Confidence__Flags__Resolver__V1__WriteFlagLogsRequest *w =
+        confidence__flags__resolver__v1__write_flag_logs_request__unpack(NULL, len, b + 5);
+    if (w) {
+      f->events += w->n_flag_assigned;
+      for (size_t i = 0; i < w->n_flag_assigned; i++) {
+        f->applied += w->flag_assigned[i]->n_flags;
+        if (w->flag_assigned[i]->n_flags) {
+          snprintf(f->last_flag, sizeof f->last_flag, "%s", w->flag_assigned[i]->flags[0]->flag);
+          snprintf(f->last_key, sizeof f->last_key, "%s", w->flag_assigned[i]->flags[0]->targeting_key);
+        }
+      }
+      f->resolve_infos += w->n_flag_resolve_info;
+      for (size_t i = 0; i < w->n_flag_resolve_info; i++)
+        for (size_t j = 0; j < w->flag_resolve_info[i]->n_variant_resolve_info; j++)
+          f->variant_count += (size_t)w->flag_resolve_info[i]->variant_resolve_info[j]->count;
+      confidence__flags__resolver__v1__write_flag_logs_request__free_unpacked(w, NULL);
+    }
+  }
+  pthread_mutex_unlock(&f->mu);
+  /* A gRPC answer: trailers-only with the status. */
+  static confidence_http_header ok_headers[] = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
+  static confidence_http_header unavailable[] = {{"content-type", "application/grpc"}, {"grpc-status", "14"}};
+  static uint8_t empty_message[5] = {0, 0, 0, 0, 0};
+  resp->status = 200;
+  resp->headers = fail ? unavailable : ok_headers;
+  resp->header_count = 2;
+  if (!fail) {
+    resp->body = empty_message;
+    resp->body_len = sizeof empty_message;
+  }
+  return 0;
+}
+
+static void fake_free(confidence_http_response *resp, void *user)
+{
+  (void)resp;
+  (void)user;
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static confidence_provider *make_provider(fake *f, uint32_t max_queued, int disable_exposures)
+{
+  static confidence_transport t;
+  t = (confidence_transport){CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free, f};
+  confidence_provider_options o;
+  confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION);
+  o.client_secret = "test-secret";
+  o.state_file = state_path;
+  o.account_id = account;
+  o.disable_state_sync = 1;
+  o.transport = &t;
+  o.flag_log_grpc_url = "http://127.0.0.1:1"; /* never dialled: the fake answers */
+  o.log_poll_interval_ms = 3600000;            /* only explicit flushes ship */
+  o.max_queued_exposures = max_queued;
+  o.disable_exposure_collection = disable_exposures;
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  CHECK(confidence_provider_start(p, 1000) == 0);
+  return p;
+}
+
+static confidence_value *ctx_json(const char *json)
+{
+  confidence_value *v = NULL;
+  CHECK(confidence_value_from_json(json, strlen(json), &v) == 0);
+  return v;
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void test_not_ready(void)
+{
+  confidence_provider_options o;
+  confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION);
+  o.client_secret = "test-secret";
+  o.disable_state_sync = 1;
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  confidence_details *d = confidence_details_new();
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", NULL, 7, d) == 7);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_PROVIDER_NOT_READY);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_ERROR);
+  CHECK(confidence_provider_status(p) == CONFIDENCE_STATUS_NOT_READY);
+  confidence_details_free(d);
+  confidence_provider_free(p);
+
+  o.client_secret = NULL;
+  CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL);
+  CHECK(p == NULL);
+}
+
+static void test_getters(void)
+{
+  fake f = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  confidence_provider *p = make_provider(&f, 0, 0);
+  CHECK(confidence_provider_status(p) == CONFIDENCE_STATUS_READY);
+  confidence_value *se = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\"}");
+  confidence_details *d = confidence_details_new();
+
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, d) == 1);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_TARGETING_MATCH);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_NONE);
+  CHECK_STR(confidence_details_variant(d), "on");
+  CHECK_STR(confidence_details_flag_key(d), "simple-flag.enabled");
+  CHECK_STR(confidence_value_string(confidence_value_struct_get(confidence_details_metadata(d), "rule"), NULL),
+            "flags/simple-flag/rules/rule1");
+
+  /* Whole value as an object; missing path; type mismatch; unknown flag. */
+  confidence_value *obj = confidence_provider_get_object(p, "simple-flag", se, NULL, d);
+  CHECK(confidence_value_bool(confidence_value_struct_get(obj, "enabled")) == 1);
+  confidence_value_free(obj);
+  CHECK(confidence_provider_get_bool(p, "simple-flag.nope", se, 0, d) == 0);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_FLAG_NOT_FOUND);
+  char *s = confidence_provider_get_string(p, "simple-flag.enabled", se, "dflt", d);
+  CHECK_STR(s, "dflt");
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_TYPE_MISMATCH);
+  confidence_string_free(s);
+  CHECK(confidence_provider_get_int(p, "no-such-flag.x", se, 42, d) == 42);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_FLAG_NOT_FOUND);
+  CHECK(confidence_provider_get_double(p, "", se, 1.5, d) == 1.5);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_FLAG_NOT_FOUND);
+
+  /* No match: the default with reason DEFAULT and no error. */
+  confidence_value *us = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"US\"}");
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", us, 1, d) == 1);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_DEFAULT);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_NONE);
+  CHECK_STR(confidence_details_variant(d), "");
+
+  /* An invalid targeting key: ERROR with a context error code. */
+  confidence_value *badkey = ctx_json("{\"targeting_key\":{}}");
+  CHECK(confidence_provider_get_string(p, "catch-all-50pct-flag.group", badkey, NULL, d) == NULL);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_ERROR);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_INVALID_CONTEXT);
+
+  /* A context that is not a struct. */
+  confidence_value *list = ctx_json("[1,2]");
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", list, 0, d) == 0);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_INVALID_CONTEXT);
+
+  /* NULL provider / key never crash. */
+  CHECK(confidence_provider_get_bool(NULL, "x", NULL, 3, NULL) == 3);
+  CHECK(confidence_provider_get_bool(p, NULL, NULL, 4, NULL) == 4);
+
+  confidence_value_free(se);
+  confidence_value_free(us);
+  confidence_value_free(badkey);
+  confidence_value_free(list);
+  confidence_details_free(d);
+  confidence_provider_free(p);
+}
+
+static void test_exposures(void)
+{
+  fake f = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  confidence_provider *p = make_provider(&f, 0, 0);
+  confidence_value *se = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\"}");
+  confidence_value *skip = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\",\"_confidence_skip_apply\":true}");
+  for (int i = 0; i < 100; i++)
+    CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL) == 1);
+  for (int i = 0; i < 10; i++)
+    CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", skip, 0, NULL) == 1);
+  CHECK(confidence_provider_flush(p, 5000) == 0);
+  pthread_mutex_lock(&f.mu);
+  CHECK(f.events == 100);   /* skip-apply evaluations send no exposure */
+  CHECK(f.applied == 100);
+  CHECK(f.variant_count == 110); /* but they are counted as resolves */
+  CHECK_STR(f.last_flag, "flags/simple-flag");
+  CHECK_STR(f.last_key, "user1");
+  CHECK_STR(f.last_auth, "ClientSecret test-secret");
+  pthread_mutex_unlock(&f.mu);
+
+  /* Sink down: the batch is kept and delivered once it comes back. */
+  f.fail_next = 1000;
+  for (int i = 0; i < 20; i++)
+    confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL);
+  CHECK(confidence_provider_flush(p, 200) != 0);
+  f.fail_next = 0;
+  CHECK(confidence_provider_flush(p, 5000) == 0);
+  pthread_mutex_lock(&f.mu);
+  CHECK(f.events == 120);
+  pthread_mutex_unlock(&f.mu);
+
+  /* Queued at shutdown: still delivered. */
+  for (int i = 0; i < 7; i++)
+    confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL);
+  CHECK(confidence_provider_shutdown(p, 5000) == 0);
+  CHECK(confidence_provider_shutdown(p, 5000) == 0); /* idempotent */
+  pthread_mutex_lock(&f.mu);
+  CHECK(f.events == 127);
+  pthread_mutex_unlock(&f.mu);
+  confidence_provider_stats st;
+  confidence_provider_get_stats(p, &st);
+  CHECK(st.exposures_sent == 127);
+  CHECK(st.exposures_dropped == 0);
+  CHECK(st.evaluations == 137);
+  /* After shutdown: defaults. */
+  confidence_details *d = confidence_details_new();
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, d) == 0);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_PROVIDER_NOT_READY);
+  confidence_details_free(d);
+  confidence_provider_free(p);
+  confidence_value_free(se);
+  confidence_value_free(skip);
+}
+
+static void test_queue_bound(void)
+{
+  fake f = {.mu = PTHREAD_MUTEX_INITIALIZER, .fail_next = 1 << 30};
+  confidence_provider *p = make_provider(&f, 50, 0);
+  confidence_value *se = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\"}");
+  for (int i = 0; i < 80; i++)
+    confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL);
+  confidence_provider_flush(p, 300); /* fails: the sink is down */
+  confidence_provider_stats st;
+  confidence_provider_get_stats(p, &st);
+  CHECK(st.exposures_dropped == 30);
+  CHECK(st.exposures_queued == 50);
+  f.fail_next = 0;
+  CHECK(confidence_provider_flush(p, 5000) == 0);
+  pthread_mutex_lock(&f.mu);
+  CHECK(f.events == 50);
+  pthread_mutex_unlock(&f.mu);
+  confidence_provider_free(p);
+  confidence_value_free(se);
+}
+
+static void test_disabled_exposures(void)
+{
+  fake f = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  confidence_provider *p = make_provider(&f, 0, 1);
+  confidence_value *se = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\"}");
+  for (int i = 0; i < 10; i++)
+    confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL);
+  CHECK(confidence_provider_flush(p, 5000) == 0);
+  pthread_mutex_lock(&f.mu);
+  CHECK(f.events == 0);
+  CHECK(f.variant_count == 10); /* resolve counters are still reported */
+  pthread_mutex_unlock(&f.mu);
+  confidence_provider_free(p);
+  confidence_value_free(se);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_provider RESOLVER_SPEC_DIR\n");
+    return 2;
+  }
+  snprintf(state_path, sizeof state_path, "%s/state.pb", argv[1]);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/account_id", argv[1]);
+  FILE *fa = fopen(path, "r");
+  if (!fa || !fgets(account, sizeof account, fa))
+    return 1;
+  fclose(fa);
+  account[strcspn(account, "\r\n")] = '\0';
+  test_not_ready();
+  test_getters();
+  test_exposures();
+  test_queue_bound();
+  test_disabled_exposures();
+  return check_finish();
+}

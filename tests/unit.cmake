@@ -1,0 +1,28 @@
+# Unit tests: one program per module, each printing "N passed, M failed".
+# Data is read in place from CONFORMANCE_DIR (../shared/conformance).
+
+confidence_test(test_textconv test_textconv.c)
+add_test(NAME test_textconv COMMAND test_textconv)
+
+confidence_test(test_murmur test_murmur.c)
+add_test(NAME test_murmur COMMAND test_murmur ${CONFORMANCE_DIR})
+
+confidence_test(test_value_json test_value_json.c)
+add_test(NAME test_value_json COMMAND test_value_json)
+
+confidence_test(test_operators test_operators.c)
+target_link_libraries(test_operators PRIVATE ZLIB::ZLIB)
+add_test(NAME test_operators COMMAND test_operators)
+
+confidence_test(test_state_load test_state_load.c)
+target_link_libraries(test_state_load PRIVATE ZLIB::ZLIB OpenSSL::Crypto Threads::Threads)
+add_test(NAME test_state_load COMMAND test_state_load ${CONFORMANCE_DIR})
+
+# Shell tests: exported symbols of the shared library, and the CLI.
+find_program(CONFIDENCE_BASH bash)
+if(CONFIDENCE_BASH)
+  add_test(NAME test_symbols COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_symbols.sh $<TARGET_FILE:confidence>)
+  set_tests_properties(test_symbols PROPERTIES SKIP_RETURN_CODE 77)
+  add_test(NAME test_cli COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli.sh $<TARGET_FILE:confidence_cli>
+           ${CONFORMANCE_DIR})
+endif()
