@@ -394,11 +394,16 @@ static void *sync_main(void *arg)
 
 /* ---- log thread ----------------------------------------------------------------------- */
 
-static void drain_rings(confidence_provider *p)
+/* Moves every queued record into the flag log; returns the largest number
+ * of records one ring held. */
+static uint64_t drain_rings(confidence_provider *p)
 {
+  uint64_t most = 0;
   for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
     uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
+    if (head - tail > most)
+      most = head - tail;
     for (; tail < head; tail++)
       cf_flag_log_add(p->flag_log, &s->ring[tail % CF_SLOT_RING]);
     atomic_store_explicit(&s->tail, tail, memory_order_release);
@@ -406,6 +411,7 @@ static void drain_rings(confidence_provider *p)
     if (dropped)
       cf_flag_log_count_dropped(p->flag_log, dropped);
   }
+  return most;
 }
 
 static bool held_by_reader(confidence_provider *p, const confidence_state *st)
@@ -558,7 +564,9 @@ static void *log_main(void *arg)
   confidence_provider *p = arg;
   int64_t next_ship = cf_now_ms(); /* the first flush happens right away */
   for (;;) {
-    drain_rings(p);
+    /* Busy rings are drained again soon, quiet ones every 50 ms. */
+    uint64_t fill = drain_rings(p);
+    int64_t pause = fill > CF_SLOT_RING / 8 ? 2 : DRAIN_INTERVAL_MS;
     reclaim(p);
     pthread_mutex_lock(&p->mu);
     bool stopping = p->stopping;
@@ -580,7 +588,7 @@ static void *log_main(void *arg)
     }
     pthread_mutex_lock(&p->mu);
     if (p->flush_requested == p->flush_done)
-      wait_until(p, cf_now_ms() + DRAIN_INTERVAL_MS);
+      wait_until(p, cf_now_ms() + pause);
     pthread_mutex_unlock(&p->mu);
   }
 }

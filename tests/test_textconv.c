@@ -91,11 +91,11 @@ static void test_fmt_f64(void)
   }
 }
 
-/* Rust's shortest digits for 268 doubles, as printed by `format!("{:e}", x)`
+/* Rust's shortest digits for these doubles, as printed by `format!("{:e}", x)`
  * (rustc 1.9x std, the reference's formatter): every power of two where the
  * correctly rounded 16-digit form does not round-trip, random bit patterns,
- * random moderate magnitudes and some classics. Display prints the same
- * digits positionally. */
+ * random moderate magnitudes, some classics, and exact ties at 17 digits
+ * (which Rust rounds up). Display prints the same digits positionally. */
 static const struct {
   uint64_t bits;
   const char *rust_e;
@@ -368,6 +368,16 @@ static const struct {
     {0x447c7e83209e90b2ULL, "8.41e21"},
     {0x00005c0ab9347ed7ULL, "5e-310"},
     {0x3efa36e2eb1c432dULL, "2.5e-5"},
+    /* exact ties at 17 digits: Rust rounds these up, half-even would not */
+    {0x3eb2000000000000ULL, "1.0728836059570313e-6"},
+    {0x3eba000000000000ULL, "1.5497207641601563e-6"},
+    {0x3ec1000000000000ULL, "2.0265579223632813e-6"},
+    {0x3ec5000000000000ULL, "2.5033950805664063e-6"},
+    {0x3ec9000000000000ULL, "2.9802322387695313e-6"},
+    {0x3ecd000000000000ULL, "3.4570693969726563e-6"},
+    {0x3ee6800000000000ULL, "1.0728836059570313e-5"},
+    {0x3ee8800000000000ULL, "1.1682510375976563e-5"},
+    {0x3eea800000000000ULL, "1.2636184692382813e-5"},
 };
 
 /* Reduces "-0.00123" / "1230" / "-1.23e-3" to sign, significant digits and
