@@ -1,35 +1,54 @@
 #!/usr/bin/env bash
-# The main job: build libconfidence and resolve flags from the sample state
-# (authored in tools/sample_state) for a few users, with the CLI.
+# The main job: build libconfidence, start the local Confidence backend
+# (tools/testserver) serving the sample state authored in
+# tools/sample_state, run the quick-start provider example against it, show
+# the resolver CLI on the same state, and print the exposures the backend
+# received. No credentials needed; everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --build-only
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
+tools/testserver/setup.sh >/dev/null
 
+secret=demo-client-secret
 state=build/sample/state.pb
-common=(--state "$state" --account demo-shop-account)
-echo "== confidence $(build/confidence version | cut -d' ' -f2): sample state $state"
+ports=build/demo-server.ports
+rm -f "$ports"
+python3 tools/testserver/server.py --state "$state" --secret "$secret" --ports-file "$ports" \
+  --max-lifetime 120 >/dev/null &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$ports"' EXIT
+for _ in $(seq 300); do [[ -s "$ports" ]] && break; sleep 0.1; done
+[[ -s "$ports" ]] || { echo "demo: the local backend did not start" >&2; exit 1; }
+http=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$ports")
+grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$ports")
+echo "== local Confidence backend on 127.0.0.1: CDN/ingest :$http, gRPC flag logger :$grpc"
+
+echo
+echo "== examples/quickstart (provider: CDN sync, evaluation, exposure on shutdown)"
+CONFIDENCE_CLIENT_SECRET=$secret CONFIDENCE_FLAG_KEY=new-checkout.enabled \
+  CONFIDENCE_CDN_URL=http://127.0.0.1:$http CONFIDENCE_FLAG_LOG_URL=http://127.0.0.1:$grpc \
+  build/examples/quickstart
+
+echo
+echo "== the resolver CLI on the same state, for three users"
 while IFS='|' read -r who ctx; do
-  echo
-  echo "-- $who: $ctx"
-  build/confidence resolve "${common[@]}" --secret demo-client-secret --context "$ctx"
+  echo "-- $who"
+  build/confidence resolve --state "$state" --account demo-shop-account --secret "$secret" --context "$ctx"
 done <<'USERS'
-alice, premium plan, app 2.3|{"targeting_key":"alice","user":{"plan":"premium"},"country":"US","app":{"version":"2.3.1"}}
-bob, Sweden, app 1.9|{"targeting_key":"bob","country":"SE","app":{"version":"1.9.0"}}
-carol, no attributes|{"targeting_key":"carol"}
+alice (premium, app 2.3)|{"targeting_key":"alice","user":{"plan":"premium"},"country":"US","app":{"version":"2.3.1"}}
+bob (Sweden, app 1.9)|{"targeting_key":"bob","country":"SE","app":{"version":"1.9.0"}}
+carol (no attributes)|{"targeting_key":"carol"}
 USERS
 
 echo
-echo "-- batch mode (eval): one JSON line per case"
-cases=$(mktemp)
-trap 'rm -f "$cases"' EXIT
-cat >"$cases" <<'CASES'
-{"client_secret":"demo-client-secret","flags":["flags/button-style"],"context":{"targeting_key":"user-1"}}
-{"client_secret":"demo-client-secret","flags":["flags/button-style"],"context":{"targeting_key":"user-2"}}
-{"client_secret":"demo-client-secret","flags":["flags/new-checkout"],"context":{"targeting_key":42,"country":"NO"}}
-{"client_secret":"wrong-secret","flags":[],"context":{}}
-CASES
-build/confidence eval "${common[@]}" --cases "$cases"
-echo
-build/confidence bench "${common[@]}" --cases "$cases" --iterations 200000 2>/dev/null | sed 's/^/bench: /'
+echo "== exposures the backend received (flag, variant, targeting key, count)"
+summary=$(python3 tools/testserver/client.py --port "$http" summary)
+python3 - "$summary" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1])
+for a in s["applied"]:
+    print("  %-22s %-34s %-10s x%d" % (a["flag"], a["variant"] or "(default)", a["targeting_key"], a["count"]))
+print("  %d FlagAssigned event(s) in %d request(s)" % (s["flag_assigned"], s["requests"]))
+PY

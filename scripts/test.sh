@@ -9,6 +9,12 @@ scripts/install-deps.sh
 
 tier() { printf '\n==== %s ====\n' "$*"; }
 
+tier "Python test servers (local Confidence backend, gRPC) and the official resolver"
+tools/testserver/setup.sh
+tools/oracle/setup_peer.sh
+# Tests that start Python servers use the backend's venv (grpcio, protobuf).
+export CONFIDENCE_TEST_PYTHON="$PWD/build/testserver-venv/bin/python"
+
 tier "build + ctest (Release with debug info)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"

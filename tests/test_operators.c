@@ -1494,6 +1494,9 @@ static void test_expressions(void)
 
 /* ---- three-valued logic with materialized segments ----------------------------- */
 
+/* Designated, so later fields of the record (if any) stay zero. */
+#define REC(u, m, r, v) {.unit = (u), .materialization = (m), .rule = (r), .variant = (v)}
+
 #define MATSEG "materializations/m"
 
 static confidence_state *kleene_state(Expr *e)
@@ -1527,7 +1530,7 @@ static void discover_then_resume_at(int line, Expr *e, int want_first, int want_
     ok = confidence_resolve_result_read_count(g_res) == 0;
   int final = got;
   if (ok && want_suspend) {
-    confidence_materialization_record rec = {"u1", MATSEG, "", "", 0};
+    confidence_materialization_record rec = REC("u1", MATSEG, "", "");
     confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
     const char *flag = FLAG;
     req.client_secret = SECRET;
@@ -1585,7 +1588,7 @@ static void test_kleene(void)
   /* With static records an inclusion ignores rule and variant. */
   st = kleene_state(e_ref("m"));
   {
-    confidence_materialization_record rec = {"u1", MATSEG, "some/rule", "some-variant", 0};
+    confidence_materialization_record rec = REC("u1", MATSEG, "some/rule", "some-variant");
     confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
     const char *flag = FLAG;
     confidence_value *ctx = ctx_json(KCTX);
@@ -2464,7 +2467,7 @@ static int record_is(int write, size_t i, const char *unit, const char *mat, con
 
 static void test_materializations(void)
 {
-  const confidence_materialization_record sticky_off = {"user1", MAT_R, RULE1, OFF, 0};
+  const confidence_materialization_record sticky_off = REC("user1", MAT_R, RULE1, OFF);
 
   /* No store: a rule that reads fails the flag with MATERIALIZATION_NOT_SUPPORTED. */
   confidence_state *st = mat_state(NULL, MAT_R, 0, 0, 0);
@@ -2485,22 +2488,22 @@ static void test_materializations(void)
   CHECK(resolve_static(st, SE_USER1, NULL, 0) == M);
   CHECK_STR(variant_of(), ON);
   /* A record for another rule or unit does not count. */
-  const confidence_materialization_record other_rule = {"user1", MAT_R, RULE2, OFF, 0};
+  const confidence_materialization_record other_rule = REC("user1", MAT_R, RULE2, OFF);
   CHECK(resolve_static(st, SE_USER1, &other_rule, 1) == M);
   CHECK_STR(variant_of(), ON);
-  const confidence_materialization_record other_unit = {"user2", MAT_R, RULE1, OFF, 0};
+  const confidence_materialization_record other_unit = REC("user2", MAT_R, RULE1, OFF);
   CHECK(resolve_static(st, SE_USER1, &other_unit, 1) == M);
   CHECK_STR(variant_of(), ON);
   /* A record with an empty or unknown variant: targeting passes, no sticky
    * assignment, normal bucketing. */
-  const confidence_materialization_record empty_variant = {"user1", MAT_R, RULE1, "", 0};
+  const confidence_materialization_record empty_variant = REC("user1", MAT_R, RULE1, "");
   CHECK(resolve_static(st, SE_USER1, &empty_variant, 1) == M);
   CHECK_STR(variant_of(), ON);
-  const confidence_materialization_record ghost = {"user1", MAT_R, RULE1, "flags/f/variants/ghost", 0};
+  const confidence_materialization_record ghost = REC("user1", MAT_R, RULE1, "flags/f/variants/ghost");
   CHECK(resolve_static(st, SE_USER1, &ghost, 1) == M);
   CHECK_STR(variant_of(), ON);
   /* The first matching record decides. */
-  const confidence_materialization_record two[] = {{"user1", MAT_R, RULE1, OFF, 0}, {"user1", MAT_R, RULE1, ON, 0}};
+  const confidence_materialization_record two[] = {REC("user1", MAT_R, RULE1, OFF), REC("user1", MAT_R, RULE1, ON)};
   CHECK(resolve_static(st, SE_USER1, two, 2) == M);
   CHECK_STR(variant_of(), OFF);
   confidence_state_unref(st);
@@ -2587,7 +2590,7 @@ static void test_materializations(void)
     st_flag(s, f);
     st_seg(s, seg_new("segments/country-se"));
     st = st_load(s);
-    const confidence_materialization_record sticky_on = {"user1", MAT_R, RULE1, ON, 0};
+    const confidence_materialization_record sticky_on = REC("user1", MAT_R, RULE1, ON);
     CHECK(resolve_static(st, USER1, &sticky_on, 1) == M);
     CHECK_STR(confidence_resolved_flag_assignment_id(g_flag), "a2");
     CHECK(confidence_resolve_result_write_count(g_res) == 0);

@@ -8,5 +8,6 @@
 #include "value.h"
 #include "state.h"
 #include "resolve.h"
+#include "provider.h"
 
 #endif

@@ -83,7 +83,8 @@ typedef struct confidence_provider_options {
   /* NULL: the built-in libcurl transport. See confidence/sys/transport.h. */
   const struct confidence_transport *transport;
 } confidence_provider_options;
-#define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}
+/* Designated initializer: every other field is zero (default). */
+#define CONFIDENCE_PROVIDER_OPTIONS_INIT {.version = CONFIDENCE_PROVIDER_OPTIONS_VERSION}
 
 CONFIDENCE_API int confidence_provider_options_init(confidence_provider_options *opts, unsigned version);
 
