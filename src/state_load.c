@@ -170,7 +170,9 @@ static int unwrap_envelope(const uint8_t *p, size_t len, bool must, loaded *out)
 {
   Confidence__Flags__Admin__V1__ClientResolverState *env =
       confidence__flags__admin__v1__client_resolver_state__unpack(NULL, len, p);
-  if (!env || (!must && (env->base.n_unknown_fields || env->state.len == 0))) {
+  /* Unknown fields are skipped (a newer envelope must still load); the
+   * inner ResolverState decode below is what tells an envelope apart. */
+  if (!env || (!must && env->state.len == 0)) {
     if (env)
       confidence__flags__admin__v1__client_resolver_state__free_unpacked(env, NULL);
     return must ? cf_error(CONFIDENCE_EPARSE, "malformed ClientResolverState protobuf (%zu bytes)", len) : 1;

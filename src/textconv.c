@@ -68,6 +68,35 @@ static bool step_digits(char *d, int n, int delta)
   return false;
 }
 
+/* printf rounds an exact tie to even; Rust's shortest formatting rounds it
+ * up. When x lies exactly halfway and the candidate was rounded down, take
+ * the next digit string if it still reads back as x. */
+static void round_half_up(double x, char *digits, int n, int e)
+{
+  char exact[800];
+  /* Cheap look at 41 digits first; only a possible tie needs them all. */
+  snprintf(exact, sizeof exact, "%.40e", x);
+  if (n >= 40 || (exact[n + (n > 0)] != '5'))
+    return;
+  snprintf(exact, sizeof exact, "%.770e", x);
+  char all[800];
+  int e_exact;
+  int total = 0;
+  for (const char *p = exact; *p && *p != 'e' && *p != 'E'; p++)
+    if (*p >= '0' && *p <= '9')
+      all[total++] = *p;
+  sscanf(strpbrk(exact, "eE") + 1, "%d", &e_exact);
+  if (e_exact != e || total <= n || all[n] != '5' || memcmp(all, digits, (size_t)n) != 0)
+    return;
+  for (int i = n + 1; i < total; i++)
+    if (all[i] != '0')
+      return;
+  char up[24];
+  memcpy(up, digits, (size_t)n + 1);
+  if (step_digits(up, n, 1) && digits_value(up, n, e) == x)
+    memcpy(digits, up, (size_t)n + 1);
+}
+
 /* Shortest digit string that round-trips to x (Grisu/Ryu "shortest"): for
  * each length the correctly rounded candidate, else its neighbours (which
  * win when x sits on a power-of-two boundary), preferring the closest. */
@@ -77,7 +106,11 @@ static int shortest_digits(double x, char digits[24], int *exp10)
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(tmp, sizeof tmp, "%.*e", prec - 1, x);
     int n = split_sci(tmp, digits, exp10);
-    if (prec == 17 || digits_value(digits, n, *exp10) == x)
+    if (digits_value(digits, n, *exp10) == x) {
+      round_half_up(x, digits, n, *exp10);
+      break;
+    }
+    if (prec == 17)
       break;
     char up[24], down[24];
     memcpy(up, digits, (size_t)n + 1);

@@ -614,6 +614,9 @@ static void flag_variant(PbFlag *f, const char *name, const char *value_json)
   PUSH(f->variants, f->n_variants, v);
 }
 
+/* bucket_count NO_SPEC: the rule has no assignment spec. */
+#define NO_SPEC INT32_MIN
+
 static PbRule *flag_rule(PbFlag *f, const char *name, const char *segment, const char *selector, int bucket_count)
 {
   PbRule *r = msg(&confidence__flags__admin__v1__flag__rule__descriptor);
@@ -621,7 +624,7 @@ static PbRule *flag_rule(PbFlag *f, const char *name, const char *segment, const
   r->segment = tb_str(segment);
   r->targeting_key_selector = tb_str(selector);
   r->enabled = 1;
-  if (bucket_count >= 0) {
+  if (bucket_count != NO_SPEC) {
     r->assignment_spec = msg(&confidence__flags__admin__v1__flag__rule__assignment_spec__descriptor);
     r->assignment_spec->bucket_count = bucket_count;
   }
@@ -967,6 +970,8 @@ static void test_eq(void)
   EXPECT(st, "{\"n\":\"forty-two\"}", ERES);
   EXPECT(st, "{\"n\":\"\"}", ERES);
   EXPECT(st, "{\"n\":\"0x2A\"}", ERES);
+  EXPECT(st, "{\"n\":[{\"v\":\"x\"},42]}", M); /* a struct element is "null", not parsed */
+  EXPECT(st, "{\"n\":[null,true]}", N);
   EXPECT(st, "{\"n\":[42,\"x\"]}", ERES); /* the whole list converts before matching */
   CHECK(confidence_resolve_result_flag_count(g_res) == 0);
   CHECK(confidence_resolve_result_error(g_res)[0] != '\0');
@@ -1908,6 +1913,14 @@ static PbState *bits_fixture(void)
 }
 
 #define USER1 "{\"targeting_key\":\"user1\"}"
+
+/* bucket(key, n) of spec 3.8 over MurmurHash3 (checked by test_murmur). */
+static uint32_t spec_bucket(const char *key, uint64_t n)
+{
+  uint64_t h1, h2;
+  cf_murmur3_128(key, strlen(key), &h1, &h2);
+  return (uint32_t)((h1 >> 4) % n);
+}
 #define LONG_UNIT "{\"targeting_key\":\"user-definitely-not-in-bitset-xyz-abc-123\"}"
 
 static void test_bitsets(void)
@@ -1943,6 +1956,26 @@ static void test_bitsets(void)
   st = st_load_as(s, "test-account/ignored");
   EXPECT(st, USER1, M);
   confidence_state_unref(st);
+  /* Passing "accounts/<id>" salts with "MegaSalt-accounts" (1.5 quirk). */
+  s = bits_fixture();
+  st_bitset(s, "segments/bits", bits_with(1, (unsigned)spec_bucket("MegaSalt-accounts|user1", 1000000)),
+            BITSET_BYTES);
+  st = st_load_as(s, "accounts/test-account");
+  EXPECT(st, USER1, M);
+  confidence_state_unref(st);
+  /* A long account id (salted key longer than any small buffer). */
+  {
+    char account[701], key[800];
+    memset(account, 'a', 700);
+    account[700] = '\0';
+    snprintf(key, sizeof key, "MegaSalt-%s|user1", account);
+    s = bits_fixture();
+    st_bitset(s, "segments/bits", bits_with(1, (unsigned)spec_bucket(key, 1000000)), BITSET_BYTES);
+    st = st_load_as(s, account);
+    EXPECT(st, USER1, M);
+    EXPECT(st, LONG_UNIT, N);
+    confidence_state_unref(st);
+  }
   /* A later entry for the same segment replaces the earlier one. */
   s = bits_fixture();
   st_bitset(s, "segments/bits", bits_filled(BITSET_BYTES, 0), BITSET_BYTES);
@@ -2034,6 +2067,31 @@ static void test_bucketing(void)
   EXPECT(st, USER1, M);
   CHECK_STR(variant_of(), "flags/f/variants/v1");
   confidence_state_unref(st);
+  /* A negative bucket count is widened to a huge unsigned modulus and the
+   * bucket compared as a signed 32-bit value (3.8 quirk). */
+  {
+    uint64_t wide = (0x2c93b90bf1d51b71ULL >> 4) % (uint64_t)(int64_t)-1;
+    int32_t nb = (int32_t)(uint32_t)wide;
+    int around_nb[] = {INT32_MIN, nb, nb, nb + 1, nb + 1, INT32_MAX};
+    st = bucket_state("segments/catch-all", -1, 3, around_nb);
+    EXPECT(st, USER1, M);
+    CHECK_STR(variant_of(), "flags/f/variants/v1");
+    confidence_state_unref(st);
+  }
+  /* A long segment id: the variant bucket hashes "<id>|<unit>". */
+  {
+    char segment[800], key[800];
+    strcpy(segment, "segments/");
+    memset(segment + 9, 's', 600);
+    segment[609] = '\0';
+    snprintf(key, sizeof key, "%s|user1", segment + 9);
+    int hit = (int)spec_bucket(key, 1000);
+    int around_hit[] = {0, hit, hit, hit + 1, hit + 1, 1000};
+    st = bucket_state(segment, 1000, 3, around_hit);
+    EXPECT(st, USER1, M);
+    CHECK_STR(variant_of(), "flags/f/variants/v1");
+    confidence_state_unref(st);
+  }
   /* Several ranges per assignment. */
   {
     PbState *s = st_new();
@@ -2150,6 +2208,42 @@ static void test_rule_loop(void)
   CHECK_STR(confidence_resolved_flag_rule(g_flag), RULE1);
   confidence_state_unref(st);
 
+  /* A client default's value stays empty even when the flag has a schema. */
+  s = st_new();
+  f = flag_new(FLAG, CLIENT);
+  f->schema = flag_schema(1, "a", sch_scalar('i'));
+  r = flag_rule(f, RULE1, "segments/all", "", 1000);
+  rule_assign(r, A_CLIENT_DEFAULT, "cd1", NULL, 1, 0, 1000);
+  st_flag(s, f);
+  st_seg(s, seg_new("segments/all"));
+  st = st_load(s);
+  EXPECT(st, USER1, M);
+  v = confidence_resolved_flag_value(g_flag);
+  CHECK(v != NULL && confidence_value_struct_size(v) == 0);
+  confidence_state_unref(st);
+
+  /* Fallthroughs accumulate in rule order. */
+  s = st_new();
+  f = flag_new(FLAG, CLIENT);
+  flag_variant(f, ON, "{}");
+  r = flag_rule(f, "flags/f/rules/ft-a", "segments/all", "", 1000);
+  rule_assign(r, A_FALLTHROUGH, "fa", NULL, 1, 0, 1000);
+  r = flag_rule(f, "flags/f/rules/ft-b", "segments/all", "", 1000);
+  rule_assign(r, A_FALLTHROUGH, "fb", NULL, 1, 0, 1000);
+  r = flag_rule(f, RULE2, "segments/all", "", 1000);
+  rule_assign(r, A_VARIANT, "a2", ON, 1, 0, 1000);
+  st_flag(s, f);
+  st_seg(s, seg_new("segments/all"));
+  st = st_load(s);
+  EXPECT(st, USER1, M);
+  CHECK(confidence_resolved_flag_fallthrough_count(g_flag) == 2);
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0, &ft) == 0);
+  CHECK_STR(ft.assignment_id, "fa");
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 1, &ft) == 0);
+  CHECK_STR(ft.assignment_id, "fb");
+  CHECK_STR(ft.rule, "flags/f/rules/ft-b");
+  confidence_state_unref(st);
+
   /* Skipped rules: disabled, environment mismatch, missing segment, no
    * assignment spec, unset assignment; the last rule matches. */
   s = st_new();
@@ -2164,7 +2258,7 @@ static void test_rule_loop(void)
   rule_env(r, "staging");
   r = flag_rule(f, "flags/f/rules/missing-seg", "segments/missing", "", 1000);
   rule_assign(r, A_VARIANT, "x", OFF, 1, 0, 1000);
-  flag_rule(f, "flags/f/rules/no-spec", "segments/all", "", -1);
+  flag_rule(f, "flags/f/rules/no-spec", "segments/all", "", NO_SPEC);
   r = flag_rule(f, "flags/f/rules/unset", "segments/all", "", 1000);
   rule_assign(r, A_UNSET, "x", NULL, 1, 0, 1000);
   r = flag_rule(f, "flags/f/rules/prod", "segments/all", "", 1000);
@@ -2244,6 +2338,20 @@ static void test_schema(void)
     EXPECT(st, "{}", M);
     value_is("flags/f/variants/v", want[i < 4 ? i : 3]);
     confidence_state_unref(st);
+  }
+  /* No schema and no value: an empty, present struct. */
+  {
+    PbState *s0 = st_new();
+    PbFlag *f0 = flag_new(FLAG, CLIENT);
+    flag_variant(f0, "flags/f/variants/v", NULL);
+    PbRule *r0 = flag_rule(f0, RULE1, "segments/all", "", 1000);
+    rule_assign(r0, A_VARIANT, "a", "flags/f/variants/v", 1, 0, 1000);
+    st_flag(s0, f0);
+    st_seg(s0, seg_new("segments/all"));
+    confidence_state *st0 = st_load(s0);
+    EXPECT(st0, "{}", M);
+    value_is("flags/f/variants/v", "{}");
+    confidence_state_unref(st0);
   }
   /* Without a schema the value is returned as stored. */
   PbState *s = st_new();
@@ -2671,6 +2779,30 @@ static void test_duplicates(void)
   CHECK(confidence_resolve_result_flag_count(g_res) == 1);
   EXPECT(st, "{\"country\":\"NO\"}", N);
   confidence_state_unref(st);
+
+  /* A later duplicate key in the criteria map wins. */
+  {
+    PbSegment *s1;
+    PbState *s2 = fixture(&s1);
+    seg_crit(s1, "c", c_eq("country", tv_str("SE")));
+    seg_crit(s1, "c", c_eq("country", tv_str("NO")));
+    seg_expr(s1, e_ref("c"));
+    st = st_load(s2);
+    EXPECT(st, "{\"country\":\"NO\"}", M);
+    EXPECT(st, "{\"country\":\"SE\"}", N);
+    confidence_state_unref(st);
+  }
+  /* A PackedBitset with neither member set is ignored (everyone allowed). */
+  {
+    PbState *s2 = bits_fixture();
+    PbBitset *b = msg(&confidence__flags__admin__v1__resolver_state__packed_bitset__descriptor);
+    b->segment = tb_str("segments/bits");
+    PUSH(s2->bitsets, s2->n_bitsets, b);
+    st = st_load(s2);
+    EXPECT(st, USER1, M);
+    EXPECT(st, "{}", M);
+    confidence_state_unref(st);
+  }
 
   /* The same secret on two clients: the later insertion wins (2). */
   s = msg(&confidence__flags__admin__v1__resolver_state__descriptor);

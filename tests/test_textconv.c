@@ -514,6 +514,18 @@ static void test_parse_f64(void)
   REJECTS("1.2.3");
   REJECTS("\xd9\xa1"); /* ARABIC-INDIC DIGIT ONE */
   REJECTS("1\0"); /* an embedded NUL is not the end of the text */
+  /* Long inputs (more digits than any buffer a parser might keep on the stack). */
+  {
+    char longnum[1200];
+    size_t o = 0;
+    longnum[o++] = '1';
+    for (int i = 0; i < 1000; i++)
+      longnum[o++] = '0';
+    strcpy(longnum + o, "e-1000");
+    parses(longnum, 1.0);
+    longnum[o] = 'x';
+    rejects(longnum, strlen(longnum));
+  }
   /* The length is honoured: "12" followed by more text that is not part of it. */
   double d = 0;
   CHECK(cf_parse_f64("12abc", 2, &d) && d == 12.0);

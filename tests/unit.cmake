@@ -1,4 +1,5 @@
 # Unit tests: one program per module, each printing "N passed, M failed".
+# Each test_*.c links the static library, so internals (src/*.h) are testable.
 # Data is read in place from CONFORMANCE_DIR (../shared/conformance).
 
 confidence_test(test_textconv test_textconv.c)
