@@ -1,9 +1,10 @@
 /* Provider lifecycle and its two background threads:
  *  - sync: downloads the state from the CDN (ETag), loads it off the hot
  *    path, swaps it in atomically and reports status changes and events;
- *  - log: drains the evaluating threads' exposure rings, frees replaced
- *    states once no reader can see them, and ships WriteFlagLogsRequest
- *    batches (gRPC edge or HTTP ingest, primary then fallback). */
+ *  - log: drains the evaluating threads' exposure rings into the flag log
+ *    and frees replaced states once no reader can see them;
+ *  - send: ships WriteFlagLogsRequest batches (gRPC edge or HTTP ingest,
+ *    primary then fallback) every log interval and on flush. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -172,6 +173,7 @@ int confidence_provider_new(const confidence_provider_options *opts, confidence_
     return cf_error(CONFIDENCE_ENOMEM, "out of memory");
   }
   pthread_mutex_init(&p->slots_mu, NULL);
+  pthread_mutex_init(&p->drain_mu, NULL);
   pthread_mutex_init(&p->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -399,6 +401,7 @@ static void *sync_main(void *arg)
 static uint64_t drain_rings(confidence_provider *p)
 {
   uint64_t most = 0;
+  pthread_mutex_lock(&p->drain_mu); /* each ring has one consumer at a time */
   for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
     uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
@@ -411,6 +414,7 @@ static uint64_t drain_rings(confidence_provider *p)
     if (dropped)
       cf_flag_log_count_dropped(p->flag_log, dropped);
   }
+  pthread_mutex_unlock(&p->drain_mu);
   return most;
 }
 
@@ -559,36 +563,50 @@ static int ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms
   return 0;
 }
 
+/* Drainer: moves exposure records out of the rings and frees retired
+ * states. It never waits on the network, so rings keep draining while a
+ * send is slow or retrying. */
 static void *log_main(void *arg)
+{
+  confidence_provider *p = arg;
+  for (;;) {
+    uint64_t fill = drain_rings(p);
+    reclaim(p);
+    /* Busy rings are drained again soon, quiet ones every 50 ms. */
+    int64_t pause = fill > CF_SLOT_RING / 8 ? 2 : DRAIN_INTERVAL_MS;
+    pthread_mutex_lock(&p->mu);
+    bool stopping = wait_until(p, cf_now_ms() + pause);
+    pthread_mutex_unlock(&p->mu);
+    if (stopping)
+      return NULL; /* shutdown drains one last time itself */
+  }
+}
+
+/* Sender: ships batches every log_poll_interval_ms and on flush requests
+ * (which first drain the rings, so "everything queued so far" is sent). */
+static void *send_main(void *arg)
 {
   confidence_provider *p = arg;
   int64_t next_ship = cf_now_ms(); /* the first flush happens right away */
   for (;;) {
-    /* Busy rings are drained again soon, quiet ones every 50 ms. */
-    uint64_t fill = drain_rings(p);
-    int64_t pause = fill > CF_SLOT_RING / 8 ? 2 : DRAIN_INTERVAL_MS;
-    reclaim(p);
     pthread_mutex_lock(&p->mu);
+    while (!p->stopping && p->flush_requested == p->flush_done && cf_now_ms() < next_ship)
+      wait_until(p, next_ship);
     bool stopping = p->stopping;
     uint64_t want = p->flush_requested;
     pthread_mutex_unlock(&p->mu);
     if (stopping)
       return NULL; /* the final flush is done by shutdown itself */
-    int64_t now = cf_now_ms();
-    if (want != p->flush_done || now >= next_ship) {
-      int rc = ship(p, p->http_timeout_ms, INT64_MAX);
-      next_ship = cf_now_ms() + p->log_poll_ms;
-      pthread_mutex_lock(&p->mu);
-      if (want != p->flush_done) {
-        p->flush_done = want;
-        p->flush_result = rc;
-        pthread_cond_broadcast(&p->cond);
-      }
-      pthread_mutex_unlock(&p->mu);
-    }
+    if (want != p->flush_done)
+      drain_rings(p);
+    int rc = ship(p, p->http_timeout_ms, INT64_MAX);
+    next_ship = cf_now_ms() + p->log_poll_ms;
     pthread_mutex_lock(&p->mu);
-    if (p->flush_requested == p->flush_done)
-      wait_until(p, cf_now_ms() + pause);
+    if (want != p->flush_done) {
+      p->flush_done = want;
+      p->flush_result = rc;
+      pthread_cond_broadcast(&p->cond);
+    }
     pthread_mutex_unlock(&p->mu);
   }
 }
@@ -607,15 +625,22 @@ int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms)
     if (!p->encryption_key && !p->disable_sync)
       cf_provider_log(p, CONFIDENCE_LOG_WARN, "no encryption key: the state is downloaded unencrypted");
     bootstrap(p);
-    if (pthread_create(&p->log_thread, NULL, log_main, p) != 0)
-      return cf_error(CONFIDENCE_ENOMEM, "cannot start the log thread");
-    if (!p->disable_sync && pthread_create(&p->sync_thread, NULL, sync_main, p) != 0) {
+    bool log_ok = pthread_create(&p->log_thread, NULL, log_main, p) == 0;
+    bool send_ok = log_ok && pthread_create(&p->send_thread, NULL, send_main, p) == 0;
+    bool sync_ok = send_ok && (p->disable_sync || pthread_create(&p->sync_thread, NULL, sync_main, p) == 0);
+    if (!sync_ok) {
       pthread_mutex_lock(&p->mu);
       p->stopping = true;
+      p->stopped = true;
+      p->threads_joined = true;
       pthread_cond_broadcast(&p->cond);
       pthread_mutex_unlock(&p->mu);
-      pthread_join(p->log_thread, NULL);
-      return cf_error(CONFIDENCE_ENOMEM, "cannot start the sync thread");
+      if (log_ok)
+        pthread_join(p->log_thread, NULL);
+      if (send_ok)
+        pthread_join(p->send_thread, NULL);
+      p->started = false;
+      return cf_error(CONFIDENCE_ENOMEM, "cannot start the provider's threads");
     }
   }
   int64_t deadline = cf_now_ms() + timeout_ms;
@@ -716,6 +741,7 @@ int confidence_provider_shutdown(confidence_provider *p, uint32_t timeout_ms)
   bool joined = true;
   if (started) {
     joined = join_by(p->log_thread, deadline);
+    joined = join_by(p->send_thread, deadline) && joined;
     if (!p->disable_sync)
       joined = join_by(p->sync_thread, deadline) && joined;
   }
@@ -747,6 +773,7 @@ void confidence_provider_free(confidence_provider *p)
   confidence_provider_shutdown(p, 5000);
   if (p->started && !p->threads_joined) { /* wait for good: they touch p */
     pthread_join(p->log_thread, NULL);
+    pthread_join(p->send_thread, NULL);
     if (!p->disable_sync)
       pthread_join(p->sync_thread, NULL);
   }
@@ -769,6 +796,7 @@ void confidence_provider_free(confidence_provider *p)
   }
   cf_flag_log_free(p->flag_log);
   pthread_mutex_destroy(&p->slots_mu);
+  pthread_mutex_destroy(&p->drain_mu);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cond);
   free(p->etag);
@@ -792,13 +820,16 @@ void confidence_provider_get_stats(const confidence_provider *cp, confidence_pro
   confidence_provider *p = (confidence_provider *)cp;
   if (!p)
     return;
-  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next)
+  uint64_t ring_drops = 0;
+  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
     out->evaluations += atomic_load_explicit(&s->evaluations, memory_order_relaxed);
+    ring_drops += atomic_load_explicit(&s->dropped, memory_order_relaxed);
+  }
   cf_flag_log_stats ls;
   cf_flag_log_stats_get(p->flag_log, &ls);
   out->exposures_queued = ls.queued;
   out->exposures_sent = ls.sent;
-  out->exposures_dropped = ls.dropped;
+  out->exposures_dropped = ls.dropped + ring_drops;
   pthread_mutex_lock(&p->mu);
   out->state_updates = p->state_updates;
   out->state_fetch_failures = p->fetch_failures;

@@ -60,7 +60,8 @@ struct confidence_provider {
   pthread_mutex_t mu; /* everything below */
   pthread_cond_t cond;
   bool started, stopping, stopped, threads_joined;
-  pthread_t sync_thread, log_thread;
+  pthread_t sync_thread, log_thread, send_thread;
+  pthread_mutex_t drain_mu; /* one ring consumer at a time */
   cf_retired *retired;
   size_t n_retired;
   char *etag;
