@@ -296,20 +296,31 @@ static void bootstrap(confidence_provider *p)
 
 /* Waits on the provider's condition until `deadline_ms` or a stop; returns
  * true when stopping. Called with p->mu held. */
+static void wait_once(confidence_provider *p, int64_t deadline_ms);
+
 static bool wait_until(confidence_provider *p, int64_t deadline_ms)
 {
   while (!p->stopping) {
-    int64_t now = cf_now_ms();
-    if (now >= deadline_ms)
+    if (cf_now_ms() >= deadline_ms)
       return false;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (deadline_ms - now) * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    pthread_cond_timedwait(&p->cond, &p->mu, &ts);
+    wait_once(p, deadline_ms);
   }
   return true;
+}
+
+/* One wait on the condition (a broadcast or the deadline ends it). Called
+ * with p->mu held. */
+static void wait_once(confidence_provider *p, int64_t deadline_ms)
+{
+  int64_t left = deadline_ms - cf_now_ms();
+  if (left <= 0)
+    return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t ns = (int64_t)ts.tv_nsec + left * 1000000;
+  ts.tv_sec += ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  pthread_cond_timedwait(&p->cond, &p->mu, &ts);
 }
 
 static void sync_once(confidence_provider *p)
@@ -591,7 +602,7 @@ static void *send_main(void *arg)
   for (;;) {
     pthread_mutex_lock(&p->mu);
     while (!p->stopping && p->flush_requested == p->flush_done && cf_now_ms() < next_ship)
-      wait_until(p, next_ship);
+      wait_once(p, next_ship);
     bool stopping = p->stopping;
     uint64_t want = p->flush_requested;
     pthread_mutex_unlock(&p->mu);
