@@ -3,7 +3,7 @@
 # build in PyPI confidence-openfeature-provider, driven from Python the way
 # the official Python provider runs it) on the same generated cases.
 #
-# Usage: bench/run.sh            (from any directory; about 1 minute on 2 cores)
+# Usage: bench/run.sh            (from any directory; ~35 s on 2 cores incl. the build)
 #
 # Steps: Release build of build/bench/confidence_bench and build/confidence;
 # case files and a scenario manifest in a temp dir; the C bench (resolve
@@ -131,7 +131,7 @@ while IFS='|' read -r name which _ _ count _; do
   ns="$(field "$tmp/c.out" resolve "$name" ns_per_resolve)"
   iterations="$(awk -v ns="${ns:-1000}" -v n="$count" 'BEGIN { i = int(0.5e9 / ns / n); print (i < 1 ? 1 : i) }')"
   line="$("$cli_bin" bench --state "$(state_of "$which")" --account "$(account_of "$which")" \
-    --cases "$tmp/$name.jsonl" --iterations "$iterations" 2>/dev/null | tail -n1)"
+    --cases "$tmp/$name.jsonl" --iterations "$iterations" </dev/null 2>/dev/null | tail -n1)"
   echo "$name iterations=$iterations $line"
   echo "RESULT cli name=$name iterations=$iterations $line" | sed 's|resolves/s=|resolves_per_s=|' >>"$tmp/cli.out"
 done <"$tmp/scenarios"
@@ -154,7 +154,8 @@ else
   while IFS='|' read -r name which _ _ _ iterations; do
     iterations="$(awk -v i="$iterations" -v s="$wasm_scale" 'BEGIN { n = int(i * s); print (n < 100 ? 100 : n) }')"
     if out="$(python3 "$repo_root/tools/oracle/wasm_oracle.py" bench --state "$(state_of "$which")" \
-      --account "$(account_of "$which")" --cases "$tmp/$name.jsonl" --iterations "$iterations" 2>"$tmp/wasm-$name.err")"; then
+      --account "$(account_of "$which")" --cases "$tmp/$name.jsonl" --iterations "$iterations" \
+      </dev/null 2>"$tmp/wasm-$name.err")"; then
       echo "$name $(echo "$out" | tr '\n' ' ')"
       # "cases=.. resolves=.. errors=.. p50_us=.. p99_us=.." then "resolves/s=.. mean_us=.."
       echo "RESULT wasm name=$name $(echo "$out" | tr '\n' ' ' | sed 's|resolves/s=|resolves_per_s=|')" >>"$tmp/wasm.out"
@@ -196,7 +197,7 @@ w_marg="$(awk -v a="$(field "$tmp/wasm.out" wasm all-spec p50_us)" \
   -v s="$(field "$tmp/wasm.out" wasm simple p50_us)" -v n="$n_all" \
   'BEGIN { if (n > 1 && a > 0 && s > 0) printf "%.0f", (a - s) * 1000 / (n - 1) }')"
 echo "marginal cost per extra flag in one call (all-spec minus simple, /$(awk -v n="$n_all" 'BEGIN{print n-1}')):" \
-  "C ${c_marg:-?} ns, WASM ${w_marg:-n/a} ns$( [ -n "$w_marg" ] && awk -v c="$c_marg" -v w="$w_marg" \
+  "C ${c_marg:-?} ns, WASM ${w_marg:+$w_marg ns}${w_marg:-n/a}$( [ -n "$w_marg" ] && awk -v c="$c_marg" -v w="$w_marg" \
   'BEGIN { if (c > 0) printf ", C/WASM %.0fx", w / c }')"
 
 echo

@@ -56,20 +56,59 @@ typedef struct cf_bitset_entry {
   uint64_t fingerprint;
 } cf_bitset_entry;
 
-/* Hash of a message's serialized form (change detection only). */
-static uint64_t fingerprint_of(const ProtobufCMessage *m)
+/* Hashes of the top-level flag (field 1) and segment (field 2) entries of
+ * the wire bytes, in order, for change detection: cheaper than packing the
+ * decoded messages again. protobuf-c appends repeated fields in wire order,
+ * so index i here is pb->flags[i] / pb->segments_no_bitsets[i]. */
+typedef struct wire_hashes {
+  uint64_t *flags, *segments;
+  size_t n_flags, n_segments;
+} wire_hashes;
+
+static bool read_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
 {
-  size_t n = protobuf_c_message_get_packed_size(m);
-  uint8_t small[4096];
-  uint8_t *buf = n <= sizeof small ? small : malloc(n);
-  uint64_t h1 = 0, h2 = 0;
-  if (buf) {
-    protobuf_c_message_pack(m, buf);
-    cf_murmur3_128(buf, n, &h1, &h2);
-    if (buf != small)
-      free(buf);
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && *i < len; shift += 7) {
+    uint8_t b = p[(*i)++];
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *out = v;
+      return true;
+    }
   }
-  return h1;
+  return false;
+}
+
+static void hash_wire(const uint8_t *p, size_t len, wire_hashes *h)
+{
+  size_t i = 0;
+  while (i < len) {
+    uint64_t key, n;
+    if (!read_varint(p, len, &i, &key))
+      return;
+    switch (key & 7) {
+    case 0:
+      if (!read_varint(p, len, &i, &n))
+        return;
+      break;
+    case 1: i += 8; break;
+    case 5: i += 4; break;
+    case 2: {
+      if (!read_varint(p, len, &i, &n) || n > len - i)
+        return;
+      uint64_t h1 = 0, h2;
+      cf_murmur3_128(p + i, (size_t)n, &h1, &h2);
+      if ((key >> 3) == 1 && h->flags)
+        h->flags[h->n_flags++] = h1;
+      else if ((key >> 3) == 2 && h->segments)
+        h->segments[h->n_segments++] = h1;
+      i += (size_t)n;
+      break;
+    }
+    default:
+      return;
+    }
+  }
 }
 
 static void *oom(compiler *c)
@@ -373,7 +412,7 @@ static bool compile_expr(compiler *c, const PbExpr *pb, const cf_strmap *criteri
   }
 }
 
-static bool compile_segment(compiler *c, const PbSegment *pb, cf_segment *seg)
+static bool compile_segment(compiler *c, const PbSegment *pb, uint64_t fingerprint, cf_segment *seg)
 {
   const PbTargeting *t = pb->targeting;
   if (t && t->expression) {
@@ -396,7 +435,7 @@ static bool compile_segment(compiler *c, const PbSegment *pb, cf_segment *seg)
       return false;
     seg->expr = root;
   }
-  seg->fingerprint = fingerprint_of(&pb->base);
+  seg->fingerprint = fingerprint;
   const cf_bitset_entry *b = cf_strmap_get(&c->bitsets, seg->name.s, seg->name.len);
   if (b) {
     seg->bits = b->bits;
@@ -609,7 +648,7 @@ static bool compile_rule(compiler *c, const cf_flag *f, const PbRule *pb, cf_rul
   return c->err == 0;
 }
 
-static bool compile_flag(compiler *c, const PbFlag *pb, cf_flag *f)
+static bool compile_flag(compiler *c, const PbFlag *pb, uint64_t fingerprint, cf_flag *f)
 {
   f->state = (int)pb->state;
   cf_variant *vars = cf_arena_calloc(c->a, pb->n_variants ? pb->n_variants : 1, sizeof *vars);
@@ -631,7 +670,7 @@ static bool compile_flag(compiler *c, const PbFlag *pb, cf_flag *f)
       return false;
   f->rules = rules;
   f->n_rules = (uint32_t)pb->n_rules;
-  f->fingerprint = fingerprint_of(&pb->base);
+  f->fingerprint = fingerprint;
   for (size_t i = 0; i < pb->n_rules; i++)
     if (rules[i].segment)
       f->fingerprint = (f->fingerprint ^ rules[i].segment->fingerprint) * 0x100000001B3ULL;
@@ -666,8 +705,10 @@ static bool load_bitsets(compiler *c, const PbState *pb)
       return false;
     }
     e->n_bits = (uint64_t)n_bytes * 8;
+    /* The gzip trailer (CRC-32 and size) already identifies the content. */
+    const uint8_t *trailer = pbs->gzipped_bitset.data + pbs->gzipped_bitset.len - 8;
     uint64_t unused;
-    cf_murmur3_128(e->bits, n_bytes, &e->fingerprint, &unused);
+    cf_murmur3_128(trailer, 8, &e->fingerprint, &unused);
     e->all_ones = true;
     for (size_t k = 0; k < n_bytes && e->all_ones; k++)
       e->all_ones = e->bits[k] == 0xff;
@@ -776,10 +817,16 @@ static bool compile_clients(compiler *c, const PbState *pb, cf_flag *flags, cons
 
 /* ---- entry point -------------------------------------------------------- */
 
-int cf_state_compile(const void *pbstate, const char *account_id, confidence_state *st)
+int cf_state_compile(const void *pbstate, const uint8_t *wire, size_t wire_len, const char *account_id,
+                     confidence_state *st)
 {
   const PbState *pb = pbstate;
   compiler c = {.st = st, .a = &st->arena};
+  wire_hashes wh = {cf_arena_calloc(c.a, pb->n_flags + 1, sizeof(uint64_t)),
+                    cf_arena_calloc(c.a, pb->n_segments_no_bitsets + 1, sizeof(uint64_t)), 0, 0};
+  if (!wh.flags || !wh.segments)
+    return cf_error(CONFIDENCE_ENOMEM, "out of memory compiling state");
+  hash_wire(wire, wire_len, &wh);
 
   st->account_id = intern(&c, account_id);
   /* Salt: "MegaSalt-" + the account id up to its first '/'. */
@@ -799,15 +846,14 @@ int cf_state_compile(const void *pbstate, const char *account_id, confidence_sta
   if (!load_bitsets(&c, pb) || !load_blooms(&c, pb))
     return c.err;
 
-  /* Segments: later duplicates overwrite earlier ones. */
-  cf_strmap seg_last;
-  if (!cf_strmap_init(&seg_last, c.a, pb->n_segments_no_bitsets) ||
-      !cf_strmap_init(&c.segments, c.a, pb->n_segments_no_bitsets))
+  /* Segments: later duplicates overwrite earlier ones. seg_src[k] is the
+   * index in pb of the definition slot k uses. */
+  if (!cf_strmap_init(&c.segments, c.a, pb->n_segments_no_bitsets))
     return cf_error(CONFIDENCE_ENOMEM, "out of memory compiling state");
   cf_segment *segs = cf_arena_calloc(c.a, pb->n_segments_no_bitsets + 1, sizeof *segs);
-  const PbSegment **seg_pb = calloc(pb->n_segments_no_bitsets + 1, sizeof *seg_pb);
-  if (!segs || !seg_pb) {
-    free(seg_pb);
+  size_t *seg_src = calloc(pb->n_segments_no_bitsets + 1, sizeof *seg_src);
+  if (!segs || !seg_src) {
+    free(seg_src);
     return cf_error(CONFIDENCE_ENOMEM, "out of memory compiling state");
   }
   size_t n_segs = 0;
@@ -816,27 +862,30 @@ int cf_state_compile(const void *pbstate, const char *account_id, confidence_sta
     const char *name = ps->name ? ps->name : "";
     cf_segment *existing = cf_strmap_get(&c.segments, name, strlen(name));
     if (existing) {
-      seg_pb[existing - segs] = ps;
+      seg_src[existing - segs] = i;
       continue;
     }
     segs[n_segs].name = intern(&c, name);
     if (c.err)
       break;
-    seg_pb[n_segs] = ps;
+    seg_src[n_segs] = i;
     cf_strmap_put(&c.segments, segs[n_segs].name, &segs[n_segs]);
     n_segs++;
   }
   for (size_t i = 0; i < n_segs && !c.err; i++)
-    compile_segment(&c, seg_pb[i], &segs[i]);
-  free(seg_pb);
+    compile_segment(&c, pb->segments_no_bitsets[seg_src[i]], seg_src[i] < wh.n_segments ? wh.segments[seg_src[i]] : 0,
+                    &segs[i]);
+  free(seg_src);
   if (c.err)
     return c.err;
 
   /* Flags: later duplicates overwrite earlier ones, keeping the first slot. */
   cf_flag *flags = cf_arena_calloc(c.a, pb->n_flags + 1, sizeof *flags);
   const PbFlag **flag_pb = calloc(pb->n_flags + 1, sizeof *flag_pb);
-  if (!flags || !flag_pb || !cf_strmap_init(&st->flag_index, c.a, pb->n_flags)) {
+  size_t *flag_src = calloc(pb->n_flags + 1, sizeof *flag_src);
+  if (!flags || !flag_pb || !flag_src || !cf_strmap_init(&st->flag_index, c.a, pb->n_flags)) {
     free(flag_pb);
+    free(flag_src);
     return cf_error(CONFIDENCE_ENOMEM, "out of memory compiling state");
   }
   uint32_t n_flags = 0;
@@ -845,16 +894,19 @@ int cf_state_compile(const void *pbstate, const char *account_id, confidence_sta
     cf_flag *existing = cf_strmap_get(&st->flag_index, name, strlen(name));
     if (existing) {
       flag_pb[existing->index] = pb->flags[i];
+      flag_src[existing->index] = i;
       continue;
     }
     flags[n_flags].index = n_flags;
     flags[n_flags].name = intern(&c, name);
     flag_pb[n_flags] = pb->flags[i];
+    flag_src[n_flags] = i;
     cf_strmap_put(&st->flag_index, flags[n_flags].name, &flags[n_flags]);
     n_flags++;
   }
   for (uint32_t i = 0; i < n_flags && !c.err; i++)
-    compile_flag(&c, flag_pb[i], &flags[i]);
+    compile_flag(&c, flag_pb[i], flag_src[i] < wh.n_flags ? wh.flags[flag_src[i]] : 0, &flags[i]);
+  free(flag_src);
   st->flags = flags;
   st->n_flags = n_flags;
   if (!c.err)

@@ -4,8 +4,11 @@
 
 #include "state_internal.h"
 
-/* `pbstate` is a decoded ResolverState. Fills `st` (whose arena receives
- * everything); on failure returns a negative code and the caller frees st. */
-int cf_state_compile(const void *pbstate, const char *account_id, confidence_state *st);
+/* `pbstate` is a decoded ResolverState and `wire` the bytes it was decoded
+ * from (used for change-detection fingerprints). Fills `st` (whose arena
+ * receives everything); on failure returns a negative code and the caller
+ * frees st. */
+int cf_state_compile(const void *pbstate, const uint8_t *wire, size_t wire_len, const char *account_id,
+                     confidence_state *st);
 
 #endif

@@ -164,6 +164,8 @@ static int decrypt_payload(const uint8_t *in, size_t len, const char *key_hex, u
 typedef struct loaded {
   Confidence__Flags__Admin__V1__ClientResolverState *envelope; /* NULL for a raw state */
   Confidence__Flags__Admin__V1__ResolverState *state;
+  const uint8_t *wire; /* the ResolverState bytes, alive until free_loaded */
+  size_t wire_len;
 } loaded;
 
 static int unwrap_envelope(const uint8_t *p, size_t len, bool must, loaded *out)
@@ -187,6 +189,8 @@ static int unwrap_envelope(const uint8_t *p, size_t len, bool must, loaded *out)
   }
   out->envelope = env;
   out->state = st;
+  out->wire = env->state.data;
+  out->wire_len = env->state.len;
   return 0;
 }
 
@@ -218,6 +222,8 @@ static int decode_input(const uint8_t *p, size_t len, const confidence_state_opt
   }
   int err = 0;
   out->state = decode_state(p, len, &err);
+  out->wire = p;
+  out->wire_len = len;
   return out->state ? 0 : err;
 }
 
@@ -272,7 +278,7 @@ int confidence_state_load(const void *data, size_t len, const confidence_state_o
   if (!nd)
     st->log_destinations[0] = CONFIDENCE_LOG_DESTINATION_EDGE;
 
-  rc = cf_state_compile(l.state, account, st);
+  rc = cf_state_compile(l.state, l.wire, l.wire_len, account, st);
   free_loaded(&l);
   if (rc) {
     cf_arena_release(&st->arena);

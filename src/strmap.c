@@ -1,15 +1,24 @@
-/* Linear-probing hash map with FNV-1a hashing. */
+/* Linear-probing hash map over byte strings. */
 #include "strmap.h"
 
 #include <string.h>
 
 uint64_t cf_hash_bytes(const char *s, size_t len)
 {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 0x100000001b3ULL;
+  /* Eight bytes per step: names and secrets are 20-60 bytes long and are
+   * hashed on every resolve. Internal only, so host byte order is fine. */
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)len;
+  while (len >= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    s += 8;
+    len -= 8;
   }
+  uint64_t w = 0;
+  memcpy(&w, s, len);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
   return h ^ (h >> 29);
 }
 

@@ -177,6 +177,7 @@ typedef struct events {
   pthread_mutex_t mu;
   int ready, stale, error, changed;
   char changed_flag[128];
+  size_t changed_count;
   bool secret_logged;
   int log_lines;
 } events;
@@ -195,6 +196,7 @@ static void on_event(const confidence_event *ev, void *user)
     e->changed++;
     if (ev->flags_changed_count)
       snprintf(e->changed_flag, sizeof e->changed_flag, "%s", ev->flags_changed[0]);
+    e->changed_count = ev->flags_changed_count;
   }
   if (strstr(ev->message, SECRET))
     e->secret_logged = true;
@@ -306,6 +308,7 @@ static void test_exposures_and_updates(void)
   pthread_mutex_lock(&ev.mu);
   CHECK(ev.changed >= 1);
   CHECK_STR(ev.changed_flag, "flags/new-checkout");
+  CHECK(ev.changed_count == 1); /* only the flag whose definition changed */
   pthread_mutex_unlock(&ev.mu);
   CHECK(confidence_provider_shutdown(p, 10000) == 0);
 
