@@ -1,7 +1,7 @@
-#define _POSIX_C_SOURCE 200809L
 /* Evaluation-context schemas for resolve analytics (RESOLVER_SPEC §4.4):
  * the flattened field paths with their kinds, plus a guess at what a
  * string means (country code, date, timestamp, version). */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 

@@ -296,18 +296,6 @@ static void bootstrap(confidence_provider *p)
 
 /* Waits on the provider's condition until `deadline_ms` or a stop; returns
  * true when stopping. Called with p->mu held. */
-static void wait_once(confidence_provider *p, int64_t deadline_ms);
-
-static bool wait_until(confidence_provider *p, int64_t deadline_ms)
-{
-  while (!p->stopping) {
-    if (cf_now_ms() >= deadline_ms)
-      return false;
-    wait_once(p, deadline_ms);
-  }
-  return true;
-}
-
 /* One wait on the condition (a broadcast or the deadline ends it). Called
  * with p->mu held. */
 static void wait_once(confidence_provider *p, int64_t deadline_ms)
@@ -321,6 +309,16 @@ static void wait_once(confidence_provider *p, int64_t deadline_ms)
   ts.tv_sec += ns / 1000000000;
   ts.tv_nsec = ns % 1000000000;
   pthread_cond_timedwait(&p->cond, &p->mu, &ts);
+}
+
+static bool wait_until(confidence_provider *p, int64_t deadline_ms)
+{
+  while (!p->stopping) {
+    if (cf_now_ms() >= deadline_ms)
+      return false;
+    wait_once(p, deadline_ms);
+  }
+  return true;
 }
 
 static void sync_once(confidence_provider *p)
