@@ -3,20 +3,27 @@
 # build in PyPI confidence-openfeature-provider, driven from Python the way
 # the official Python provider runs it) on the same generated cases.
 #
-# Usage: bench/run.sh            (from any directory; ~35 s on 2 cores incl. the build)
+# Usage: bench/run.sh            (from any directory; ~75 s on 2 cores incl. the build)
 #
-# Steps: Release build of build/bench/confidence_bench and build/confidence;
-# case files and a scenario manifest in a temp dir; the C bench (resolve
-# throughput, allocations per resolve, state load time and memory); the
+# Steps: Release build of build/bench/confidence_bench,
+# build/bench/confidence_bench_provider and build/confidence; case files and a
+# scenario manifest in a temp dir; the C bench (resolve throughput,
+# allocations per resolve, state load time and memory); the provider bench
+# (get_bool through the public API vs the raw resolve, the cost of exposure
+# logging, 1 vs 2 threads; offline, with a fake transport); the
 # `confidence bench` CLI on the same case files; tools/oracle/wasm_oracle.py
 # bench on the same case files (the peer venv is set up with
 # tools/oracle/setup_peer.sh when missing); then side-by-side tables.
 #
 # Env: BUILD_DIR        build directory (default build, relative to the repo root)
 #      CONFORMANCE_DIR  shared data (default <repo>/../shared/conformance)
-#      MIN_TIME         seconds of timed C resolves per scenario (default 1.0)
+#      MIN_TIME         seconds of timed C resolves per scenario, and of timed
+#                       evaluations per provider variant (default 1.0)
+#      PACED_TIME       seconds per paced provider run (default 1.0)
+#      PROVIDER_RATES   paced evaluation rates per thread (default 200000,100000)
 #      WASM_SCALE       multiplier for the WASM iteration counts (default 1)
 #      SKIP_WASM=1      C and CLI figures only
+#      SKIP_PROVIDER=1  no provider bench
 #      KEEP_TMP=1       keep the temp dir (case files, raw outputs)
 set -euo pipefail
 
@@ -28,6 +35,8 @@ build_dir="${BUILD_DIR:-build}"
 case "$build_dir" in /*) ;; *) build_dir="$repo_root/$build_dir" ;; esac
 data="${CONFORMANCE_DIR:-$repo_root/../shared/conformance}"
 min_time="${MIN_TIME:-1.0}"
+paced_time="${PACED_TIME:-1.0}"
+provider_rates="${PROVIDER_RATES:-200000,100000}"
 wasm_scale="${WASM_SCALE:-1}"
 jobs="$(nproc)"
 
@@ -71,11 +80,12 @@ if [ -f "$build_dir/CMakeCache.txt" ] &&
 fi
 cmake -S "$repo_root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DCONFIDENCE_BUILD_BENCH=ON >"$tmp/cmake.log" ||
   { cat "$tmp/cmake.log" >&2; exit 1; }
-cmake --build "$build_dir" --target confidence_bench confidence_cli -j "$jobs" >"$tmp/build.log" 2>&1 ||
-  { cat "$tmp/build.log" >&2; exit 1; }
+cmake --build "$build_dir" --target confidence_bench confidence_bench_provider confidence_cli -j "$jobs" \
+  >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
 bench_bin="$build_dir/bench/confidence_bench"
+provider_bin="$build_dir/bench/confidence_bench_provider"
 cli_bin="$build_dir/confidence"
-echo "built $bench_bin and $cli_bin"
+echo "built $bench_bin, $provider_bin and $cli_bin"
 
 # ---- cases -----------------------------------------------------------------------
 # Scenario table: name, state, account, secret, flags (JSON), context template
@@ -121,6 +131,20 @@ field() { # file kind name key
       for (i = 4; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit }
     }' "$1"
 }
+
+# ---- provider bench ---------------------------------------------------------------------
+# get_bool("simple-flag.enabled") on providers bootstrapped offline from the
+# spec state, against the raw resolve of flags/simple-flag (the simple
+# scenario's flag and context).
+: >"$tmp/provider.out"
+if [ "${SKIP_PROVIDER:-0}" = 1 ]; then
+  echo "== provider: skipped (SKIP_PROVIDER=1)"
+else
+  echo "== provider: $provider_bin (spec state, simple-flag; fake transport, no network)"
+  "$provider_bin" --state "$spec_state" --account "$spec_account" --secret "$spec_secret" \
+    --flag simple-flag --path enabled --context '{"targeting_key":"user1","country":"SE"}' \
+    --min-time "$min_time" --paced-time "$paced_time" --rates "$provider_rates" | tee "$tmp/provider.out"
+fi
 
 # ---- CLI bench -------------------------------------------------------------------------
 # `confidence bench --iterations N` makes N passes over the case file; aim for
@@ -197,7 +221,7 @@ w_marg="$(awk -v a="$(field "$tmp/wasm.out" wasm all-spec p50_us)" \
   -v s="$(field "$tmp/wasm.out" wasm simple p50_us)" -v n="$n_all" \
   'BEGIN { if (n > 1 && a > 0 && s > 0) printf "%.0f", (a - s) * 1000 / (n - 1) }')"
 echo "marginal cost per extra flag in one call (all-spec minus simple, /$(awk -v n="$n_all" 'BEGIN{print n-1}')):" \
-  "C ${c_marg:-?} ns, WASM ${w_marg:+$w_marg ns}${w_marg:-n/a}$( [ -n "$w_marg" ] && awk -v c="$c_marg" -v w="$w_marg" \
+  "C ${c_marg:-?} ns, WASM ${w_marg:-n/a}${w_marg:+ ns}$( [ -n "$w_marg" ] && awk -v c="$c_marg" -v w="$w_marg" \
   'BEGIN { if (c > 0) printf ", C/WASM %.0fx", w / c }')"
 
 echo
@@ -226,6 +250,46 @@ for name in spec-state current-state encrypted-state; do
     "$(g rss_first_kib)" "$(g peak_first_kib)" "$(g heap_first_kib)" "$(g rss_second_kib)" "$(g heap_second_kib)"
 done
 
+if [ -s "$tmp/provider.out" ]; then
+  pf() { field "$tmp/provider.out" "$@"; }
+  echo
+  echo "== provider: get_bool(\"simple-flag.enabled\") vs confidence_resolve, one thread (median of 5 runs;"
+  echo "   ratios are medians of per-run ratios; thread CPU = the evaluating thread, bg CPU = the provider's"
+  echo "   background threads, per evaluation; dropped = ring full; burst = 4096 evaluations, then a flush)"
+  printf '%-19s | %8s %11s | %10s %9s | %7s %9s | %8s\n' variant "ns/eval" "evals/s" "thread CPU" "bg CPU" \
+    "vs raw" "vs no-log" "dropped"
+  for name in raw bool-nolog bool-log bool-details-nolog bool-details-log bool-burst-nolog bool-burst-log; do
+    printf '%-19s | %8s %11s | %10s %9s | %6sx %8sx | %7s%%\n' "$name" "$(pf single "$name" ns_per_eval)" \
+      "$(pf single "$name" evals_per_s)" "$(pf single "$name" cpu_ns_per_eval)" "$(pf single "$name" bg_ns_per_eval)" \
+      "$(pf single "$name" vs_raw)" "$(pf single "$name" vs_nolog)" "$(pf single "$name" drop_pct)"
+  done
+  echo
+  echo "== provider: paced get_bool (fixed rate per thread; busy = time inside the evaluations)"
+  printf '%-18s | %9s %7s | %12s %11s | %11s %9s | %9s\n' run "rate/thr" threads "busy ns/eval" \
+    "thr CPU ns" "bg CPU ns" "bg core" "dropped"
+  awk '$1 == "RESULT" && $2 == "paced" { print substr($3, 6) }' "$tmp/provider.out" | while read -r name; do
+    printf '%-18s | %9s %7s | %12s %11s | %11s %8s%% | %8s%%\n' "$name" "$(pf paced "$name" rate_per_thread)" \
+      "$(pf paced "$name" threads)" "$(pf paced "$name" busy_ns_per_eval)" "$(pf paced "$name" cpu_ns_per_eval)" \
+      "$(pf paced "$name" bg_ns_per_eval)" "$(pf paced "$name" bg_cpu_pct)" "$(pf paced "$name" drop_pct)"
+  done
+  echo
+  echo "== provider: get_bool at full speed in 1 and 2 threads on one provider (median of 5 alternating runs;"
+  echo "   quiet = the runs whose machine probe found both cores free, spin ratio >= 1.9)"
+  printf '%-7s | %14s %14s | %6s %6s %6s | %12s | %10s %10s\n' logging "1 thread /s" "2 threads /s" "2/1" "min" "max" \
+    "2/1 quiet" "dropped 1t" "dropped 2t"
+  for name in nolog log; do
+    nq="$(pf threads "$name" quiet_repeats)"
+    q="$([ "${nq:-0}" -gt 0 ] && echo "$(pf threads "$name" quiet_ratio)x" || echo n/a)"
+    printf '%-7s | %14s %14s | %5sx %5sx %5sx | %6s (%s/5) | %9s%% %9s%%\n' "$name" \
+      "$(pf threads "$name" t1_evals_per_s)" "$(pf threads "$name" t2_evals_per_s)" "$(pf threads "$name" ratio)" \
+      "$(pf threads "$name" min_ratio)" "$(pf threads "$name" max_ratio)" "$q" "$nq" \
+      "$(pf threads "$name" t1_drop_pct)" "$(pf threads "$name" t2_drop_pct)"
+  done
+  echo "machine probe (register-only spin loop, 2 threads / 1 thread; 2.00 = both cores free):" \
+    "single $(pf machine single spin_ratio)x (min $(pf machine single min_spin_ratio)x)," \
+    "threads $(pf machine threads spin_ratio)x (min $(pf machine threads min_spin_ratio)x)"
+fi
+
 # ---- targets --------------------------------------------------------------------------------
 echo
 echo "== targets"
@@ -245,4 +309,55 @@ echo "0 heap allocations per resolve (steady state): max over scenarios ${max_al
 enc_us="$(field "$tmp/c.out" load encrypted-state median_us)"
 echo "245 KB encrypted state loads in <= 5 ms: median ${enc_us} us ->" \
   "$(awk -v u="$enc_us" 'BEGIN { print (u > 0 && u <= 5000 ? "MET" : "NOT MET") }')"
+if [ -s "$tmp/provider.out" ]; then
+  verdict() { awk -v v="$1" -v op="$2" -v lim="$3" 'BEGIN {
+    if (v == "") { print "no figure"; exit }
+    ok = op == "le" ? v + 0 <= lim : v + 0 >= lim; print ok ? "MET" : "NOT MET" }'; }
+  on_off() { if [ "$1" = log ]; then echo on; else echo off; fi; }
+  pct() { awk -v r="$1" 'BEGIN { if (r != "") printf "%+.0f%%", (r - 1) * 100 }'; }
+  for name in burst-nolog burst-log nolog log; do
+    r="$(pf single "bool-$name" vs_raw)"
+    how="$([ "${name#burst-}" != "$name" ] && echo "every record queued" ||
+      echo "full speed, $(pf single "bool-$name" drop_pct)% dropped")"
+    echo "provider get_bool <= 2x raw resolve (exposure logging $(on_off "${name#burst-}"), $how): ${r}x ->" \
+      "$(verdict "$r" le 2)"
+  done
+  for name in burst-log log; do
+    r="$(pf single "bool-$name" vs_nolog)"
+    how="$([ "$name" = burst-log ] && echo "every record queued" || echo "full speed")"
+    echo "exposure logging <= 25% extra, evaluating thread ($how): $(pct "$r") -> $(verdict "$r" le 1.25)"
+  done
+  # Paced: the highest rate at which the logging run in 1 thread dropped nothing.
+  rate="$(awk '$1 == "RESULT" && $2 == "paced" && $3 ~ /^name=log-1t-/ {
+    for (i = 4; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    if (f["dropped"] == 0 && f["rate_per_thread"] + 0 > best) best = f["rate_per_thread"] + 0
+  } END { if (best) print best }' "$tmp/provider.out")"
+  if [ -n "$rate" ]; then
+    on="$(pf paced "log-1t-$rate" busy_ns_per_eval)"
+    off="$(pf paced "nolog-1t-$rate" busy_ns_per_eval)"
+    r="$(awk -v a="$on" -v b="$off" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
+    echo "exposure logging <= 25% extra, evaluating thread (paced at ${rate}/s, 0 dropped): $(pct "$r") ->" \
+      "$(verdict "$r" le 1.25)"
+  else
+    echo "exposure logging <= 25% extra, paced: every paced logging run dropped records"
+  fi
+  # For the record: the whole process's CPU per evaluation, background threads included.
+  r="$(awk -v a="$(pf single bool-burst-log cpu_ns_per_eval)" -v b="$(pf single bool-burst-log bg_ns_per_eval)" \
+    -v c="$(pf single bool-burst-nolog cpu_ns_per_eval)" -v d="$(pf single bool-burst-nolog bg_ns_per_eval)" \
+    'BEGIN { if (c + d > 0) printf "%.2f", (a + b) / (c + d) }')"
+  echo "(not the target's measure) exposure logging, whole-process CPU incl. background encoding: $(pct "$r")" \
+    "($(pf single bool-burst-log bg_ns_per_eval) ns background CPU per exposure)"
+  for name in nolog log; do
+    r="$(pf threads "$name" ratio)"
+    q="$(pf threads "$name" quiet_ratio)"
+    nq="$(pf threads "$name" quiet_repeats)"
+    if [ "${nq:-0}" -gt 0 ]; then
+      echo "2 threads >= 1.8x one thread's throughput (exposure logging $(on_off "$name")): ${q}x over the" \
+        "$nq quiet runs -> $(verdict "$q" ge 1.8) (all runs ${r}x)"
+    else
+      echo "2 threads >= 1.8x one thread's throughput (exposure logging $(on_off "$name")): ${r}x, but no run" \
+        "had both cores free (machine $(pf machine threads spin_ratio)x) -> no verdict"
+    fi
+  done
+fi
 echo "total run time: $(($(date +%s) - started)) s"

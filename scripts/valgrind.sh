@@ -9,6 +9,11 @@
 #
 # usage: scripts/valgrind.sh [BUILD_DIR]     (default: build; built if needed)
 # BUILD_DIR must be an unsanitized build (valgrind cannot run ASan binaries).
+# environment:
+#   VALGRIND_TESTS    regex of ctest names to run (default: all compiled tests;
+#                     tests that are scripts are listed as skipped)
+#   VALGRIND_EXCLUDE  regex of ctest names to leave out
+#   VALGRIND_TIMEOUT  seconds per program (default 900; a timeout fails)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +32,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 fi
 cmake --build "$build" -j"$(nproc)" || die "build failed"
 
-vg=(valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+vg=(timeout "${VALGRIND_TIMEOUT:-900}" valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
   --show-leak-kinds=definite,indirect --track-origins=yes --num-callers=30)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -53,8 +58,9 @@ check() { # name, working directory ("" = here), then the command
 # ---- every registered ctest test, with its own arguments and directory ----
 ctest --test-dir "$build" --show-only=json-v1 >"$work/tests.json" 2>/dev/null ||
   die "ctest --show-only failed in $build (configured with CONFIDENCE_BUILD_TESTS=ON?)"
-python3 - "$work/tests.json" >"$work/tests.list" <<'PY'
-import json, shlex, sys
+python3 - "$work/tests.json" "$build" >"$work/tests.list" <<'PY'
+import json, os, shlex, sys
+build = os.path.realpath(sys.argv[2])
 for t in json.load(open(sys.argv[1])).get("tests", []):
     cmd = t.get("command") or []
     if not cmd:
@@ -63,14 +69,30 @@ for t in json.load(open(sys.argv[1])).get("tests", []):
     for p in t.get("properties", []):
         if p.get("name") == "WORKING_DIRECTORY":
             wd = p.get("value") or ""
-    print(" ".join(shlex.quote(x) for x in [t["name"], wd] + cmd))
+    # Only programs built here: scripts (bash, python) would run just their
+    # interpreter under valgrind.
+    prog = os.path.realpath(cmd[0])
+    elf = False
+    if prog.startswith(build + os.sep):
+        try:
+            with open(prog, "rb") as f:
+                elf = f.read(4) == b"\x7fELF"
+        except OSError:
+            pass
+    print(" ".join(shlex.quote(x) for x in [t["name"], "elf" if elf else "script", wd] + cmd))
 PY
 [ -s "$work/tests.list" ] || die "ctest lists no tests in $build"
 while IFS= read -r line; do
   eval "parts=($line)" # shell-quoted by the script above
-  name=${parts[0]} wd=${parts[1]}
-  cmd=("${parts[@]:2}")
-  check "ctest: $name" "$wd" "${cmd[@]}"
+  name=${parts[0]} kind=${parts[1]} wd=${parts[2]}
+  cmd=("${parts[@]:3}")
+  if [ "$kind" != elf ]; then
+    echo "-- skip ctest: $name (not a compiled program: ${cmd[0]})"
+  elif ! [[ $name =~ ${VALGRIND_TESTS:-.} ]] || { [ -n "${VALGRIND_EXCLUDE:-}" ] && [[ $name =~ $VALGRIND_EXCLUDE ]]; }; then
+    echo "-- skip ctest: $name (filtered)"
+  else
+    check "ctest: $name" "$wd" "${cmd[@]}"
+  fi
 done <"$work/tests.list"
 
 # ---- the CLI ------------------------------------------------------------------

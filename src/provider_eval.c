@@ -231,7 +231,7 @@ static int64_t mono_ns(void)
 }
 
 /* The exposure record for this evaluation (fallthroughs copied out). */
-static void record(confidence_provider *p, cf_slot *slot, const confidence_state *st, const confidence_resolved_flag *f,
+static void record(confidence_provider *p, cf_slot *slot, const confidence_resolved_flag *f,
                    const confidence_value *ctx, bool apply, int telemetry_reason, int64_t started_ns, uint64_t n)
 {
   cf_exposure e;
@@ -275,7 +275,6 @@ static void record(confidence_provider *p, cf_slot *slot, const confidence_state
     int64_t us = (mono_ns() - started_ns) / 1000;
     e.latency_us = us < 0 ? 0 : (us > (int64_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)us);
   }
-  (void)st;
   if (!ring_push(slot, &e)) {
     free(e.fts);
     cf_schema_free(e.schema);
@@ -369,7 +368,7 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
       text_cstr(&d->assignment_id, confidence_resolved_flag_assignment_id(f));
     }
   }
-  record(p, slot, st, rc == 0 ? f : NULL, ctx, !skip_apply && rc == 0, telemetry_reason, started, n);
+  record(p, slot, rc == 0 ? f : NULL, ctx, !skip_apply && rc == 0, telemetry_reason, started, n);
   free(view.fields);
 }
 

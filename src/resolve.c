@@ -344,6 +344,7 @@ static int resolve_one(cf_eval *ev, const cf_flag *f)
   confidence_resolved_flag *a = begin_flag(ev, f);
   if (!a)
     return cf_fatal(ev, "out of memory");
+  ev->segment_evals = 0;
   int r = resolve_rules(ev, f, a);
   if (r == CF_ERR_MAT_UNSUPPORTED || r == CF_ERR_UNRECOGNIZED) {
     res->fallthroughs.n = ft_mark; /* a fresh result: fallthroughs dropped */
@@ -495,6 +496,8 @@ int confidence_resolve_resume(const confidence_state *st, const confidence_resol
 {
   if (!res || !res->suspended)
     return cf_error(CONFIDENCE_EINVAL, "result is not a suspended resolve");
+  if (!req)
+    return cf_error(CONFIDENCE_EINVAL, "request must not be NULL");
   /* Keep the first round's flags and writes; re-resolve the pending ones
    * with the records as the complete set. */
   size_t kept_flags = res->flags.n, kept_ft = res->fallthroughs.n, kept_writes = res->writes.n;
@@ -516,7 +519,8 @@ int confidence_resolve_resume(const confidence_state *st, const confidence_resol
     snprintf(res->error, sizeof res->error, "out of memory");
     return fail_call(res, CONFIDENCE_ENOMEM);
   }
-  memcpy(res->todo.items, res->pending.items, n * sizeof *res->todo.items);
+  if (n) /* a suspended result may have reads but nothing pending (both NULL) */
+    memcpy(res->todo.items, res->pending.items, n * sizeof *res->todo.items);
   res->todo.n = n;
   res->pending.n = 0;
   rc = run(&ev, res->todo.items, n);

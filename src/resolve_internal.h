@@ -10,6 +10,9 @@
 #define CF_MAX_KEY 100
 /* Nested segment references followed before the resolve fails. */
 #define CF_MAX_SEGMENT_DEPTH 64
+/* Segment evaluations per flag: segments referencing a shared segment more
+ * than once form a DAG whose evaluation doubles per level. */
+#define CF_MAX_SEGMENT_EVALS 100000
 
 /* Tri-state results are >= 0; errors are < 0. */
 enum { CF_FALSE = 0, CF_TRUE = 1, CF_UNKNOWN = 2 };
@@ -81,6 +84,7 @@ typedef struct cf_eval {
   size_t n_records;
   confidence_resolve_result *res;
   int fatal_code; /* CONFIDENCE_E* for a CF_ERR_FATAL, ERESOLVE unless set */
+  uint32_t segment_evals; /* reset per flag */
   const cf_segment *path[CF_MAX_SEGMENT_DEPTH]; /* segments on the current path */
   int depth;
 } cf_eval;

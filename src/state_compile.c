@@ -1,6 +1,7 @@
 /* Compiles a decoded ResolverState into the immutable snapshot the resolver
  * walks (state_internal.h): names resolved to pointers, targeting values
  * pre-parsed, variant values null-filled, secrets and flags hashed. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -701,7 +702,9 @@ static bool load_bitsets(compiler *c, const PbState *pb)
     size_t n_bytes;
     int rc = cf_gunzip_strict(pbs->gzipped_bitset.data, pbs->gzipped_bitset.len, &c->st->arena, &e->bits, &n_bytes);
     if (rc) {
-      c->err = cf_error(rc, "bitset of segment '%s': %s", seg, confidence_last_error_message());
+      char detail[512]; /* cf_error writes the buffer the detail lives in */
+      snprintf(detail, sizeof detail, "%s", confidence_last_error_message());
+      c->err = cf_error(rc, "bitset of segment '%s': %s", seg, detail);
       return false;
     }
     e->n_bits = (uint64_t)n_bytes * 8;
@@ -728,6 +731,13 @@ static bool load_blooms(compiler *c, const PbState *pb)
     const Confidence__Flags__Admin__V1__ResolverState__BloomFilter *bf = pb->bloom_filters[i];
     if (bf->strategy != BLOOM_MURMUR128_MITZ_64)
       continue;
+    /* Guava keeps numHashFunctions in a byte (1..255); more would make every
+     * membership test loop up to 2^32 times. */
+    if (bf->hash_function_count < 1 || bf->hash_function_count > 255) {
+      c->err = cf_error(CONFIDENCE_ESTATE, "bloom filter '%s' has %d hash functions (1..255 allowed)",
+                        bf->materialized_segment ? bf->materialized_segment : "", (int)bf->hash_function_count);
+      return false;
+    }
     cf_bloom *b = cf_arena_alloc(c->a, sizeof *b);
     uint8_t *bits = cf_arena_alloc(c->a, bf->data.len + 1);
     if (!b || !bits)
@@ -785,32 +795,42 @@ static bool compile_clients(compiler *c, const PbState *pb, cf_flag *flags, cons
     cl->flags = list;
   }
   /* Secrets: for each client, each credential whose name has the client's
-   * name as a plain byte prefix; later insertions overwrite (spec 2). */
-  if (!cf_strmap_init(&st->secrets, c->a, nc * pb->n_client_credentials))
+   * name as a plain byte prefix; later insertions overwrite (spec 2). The
+   * pair that survives for a secret is the last (client, credential) in
+   * that order, so each credential only needs its last matching client,
+   * and the map at most one entry per credential (not clients x creds). */
+  size_t ncc = pb->n_client_credentials;
+  if (!cf_strmap_init(&st->secrets, c->a, ncc))
     return fail_oom(c);
-  for (size_t i = 0; i < nc; i++) {
-    for (size_t j = 0; j < pb->n_client_credentials; j++) {
-      const Confidence__Iam__V1__ClientCredential *cred = pb->client_credentials[j];
-      const char *cname = cred->name ? cred->name : "";
-      if (strncmp(cname, clients[i].name.s, clients[i].name.len) != 0)
-        continue;
-      if ((int)cred->credential_case != CREDENTIAL_SECRET || !cred->client_secret)
-        continue;
-      cf_credential *cr = cf_arena_alloc(c->a, sizeof *cr);
-      cf_str *envs = cf_arena_calloc(c->a, cred->n_environments ? cred->n_environments : 1, sizeof *envs);
-      if (!cr || !envs)
-        return fail_oom(c);
-      cr->secret = intern(c, cred->client_secret->secret);
-      cr->client = &clients[i];
-      cr->name = intern(c, cname);
-      for (size_t k = 0; k < cred->n_environments; k++)
-        envs[k] = intern(c, cred->environments[k]);
-      cr->envs = envs;
-      cr->n_envs = (uint32_t)cred->n_environments;
-      if (c->err)
-        return false;
-      cf_strmap_put(&st->secrets, cr->secret, cr);
-    }
+  for (size_t j = 0; j < ncc; j++) {
+    const Confidence__Iam__V1__ClientCredential *cred = pb->client_credentials[j];
+    if ((int)cred->credential_case != CREDENTIAL_SECRET || !cred->client_secret)
+      continue;
+    const char *cname = cred->name ? cred->name : "";
+    size_t i = nc;
+    while (i > 0 && strncmp(cname, clients[i - 1].name.s, clients[i - 1].name.len) != 0)
+      i--;
+    if (i == 0)
+      continue;
+    const cf_client *client = &clients[i - 1];
+    const char *secret = cred->client_secret->secret ? cred->client_secret->secret : "";
+    const cf_credential *prev = cf_strmap_get(&st->secrets, secret, strlen(secret));
+    if (prev && prev->client > client)
+      continue; /* an earlier credential with this secret matched a later client */
+    cf_credential *cr = cf_arena_alloc(c->a, sizeof *cr);
+    cf_str *envs = cf_arena_calloc(c->a, cred->n_environments ? cred->n_environments : 1, sizeof *envs);
+    if (!cr || !envs)
+      return fail_oom(c);
+    cr->secret = intern(c, secret);
+    cr->client = client;
+    cr->name = intern(c, cname);
+    for (size_t k = 0; k < cred->n_environments; k++)
+      envs[k] = intern(c, cred->environments[k]);
+    cr->envs = envs;
+    cr->n_envs = (uint32_t)cred->n_environments;
+    if (c->err)
+      return false;
+    cf_strmap_put(&st->secrets, cr->secret, cr);
   }
   return true;
 }

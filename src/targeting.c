@@ -467,6 +467,10 @@ static int segment_match_path(cf_eval *ev, const cf_segment *seg, const cf_unit 
     ev->fatal_code = CONFIDENCE_ELIMIT;
     return cf_fatal(ev, "segments nest deeper than %d levels", CF_MAX_SEGMENT_DEPTH);
   }
+  if (++ev->segment_evals > CF_MAX_SEGMENT_EVALS) {
+    ev->fatal_code = CONFIDENCE_ELIMIT;
+    return cf_fatal(ev, "targeting evaluates more than %d segments", CF_MAX_SEGMENT_EVALS);
+  }
   ev->path[ev->depth++] = seg;
   int t = seg->expr ? eval_expr(ev, seg->expr, unit) : CF_TRUE;
   if (t <= CF_FALSE || !seg->bits)

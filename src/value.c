@@ -113,6 +113,8 @@ int confidence_value_struct_set_len(confidence_value *obj, const char *key, size
       confidence_value_free(item);
     return CONFIDENCE_EINVAL;
   }
+  if (!key)
+    key = ""; /* (NULL, 0) is the empty key; memcmp must not see NULL */
   for (size_t i = 0; i < obj->u.obj.n; i++) {
     cf_field *f = &obj->u.obj.fields[i];
     if (f->key_len == key_len && memcmp(f->key, key, key_len) == 0) {
