@@ -6,16 +6,19 @@
  *
  *   confidence_bench_provider --state FILE --account ID --secret SECRET
  *       [--flag NAME] [--path PATH] [--context JSON] [--min-time SEC]
- *       [--repeats N] [--rates R1,R2,...] [--paced-time SEC] [--only SCENARIO]
+ *       [--repeats N] [--rates R1,R2,...] [--paced-time SEC]
+ *       [--log-poll-ms MS] [--queue-cap N] [--only SCENARIO]
  *
  * Every provider is bootstrapped offline from FILE (state_file + account_id,
  * disable_state_sync) and ships its flag log through an in-process fake
  * transport that answers every POST with gRPC OK (status 200, grpc-status 0,
  * an empty 5-byte gRPC message), so no network is used. log_poll_interval_ms
- * is an hour: batches go out only when the bench calls
+ * is an hour (--log-poll-ms): batches go out only when the bench calls
  * confidence_provider_flush between timed segments, and max_queued_exposures
- * is raised so that the queue between drainer and sender never fills within
- * a segment; every drop reported is therefore a full per-thread ring.
+ * is 4,000,000 (--queue-cap) so that the queue between drainer and sender
+ * never fills within a segment; every drop reported is then a full
+ * per-thread ring. --log-poll-ms 0 --queue-cap 0 runs the provider's
+ * defaults (10 s, 100000) instead.
  *
  * Scenarios (all run unless --only names one):
  *
@@ -66,6 +69,8 @@
 #define CHECK_EVERY 1024
 /* Paced loops wake once per tick and catch up with the schedule. */
 #define TICK_NS 1000000LL
+/* Defaults of --log-poll-ms and --queue-cap (0 there: the provider's own
+ * defaults, 10 s and 100000). */
 #define LOG_POLL_MS (3600u * 1000u)
 #define QUEUE_CAP 4000000u
 #define FLUSH_TIMEOUT_MS 60000u
@@ -187,6 +192,7 @@ typedef struct bench {
   confidence_state *state; /* the raw resolver's snapshot */
   double min_time, paced_time;
   int repeats;
+  unsigned log_poll_ms, queue_cap;
   double rates[MAX_RATES];
   int n_rates;
   const char *only;
@@ -208,8 +214,8 @@ static confidence_provider *provider_open(const bench *b, int logging)
   o.account_id = b->account;
   o.disable_state_sync = 1;
   o.disable_exposure_collection = !logging;
-  o.log_poll_interval_ms = LOG_POLL_MS;
-  o.max_queued_exposures = QUEUE_CAP;
+  o.log_poll_interval_ms = b->log_poll_ms;
+  o.max_queued_exposures = b->queue_cap;
   o.transport = &g_transport;
   o.log = provider_log;
   o.log_level = CONFIDENCE_LOG_WARN;
@@ -659,7 +665,7 @@ static int scenario_threads(const bench *b)
   int reps = b->repeats;
   double per_run = b->min_time / reps;
   /* [logging][threads - 1][repeat] */
-  double tput[2][2][64], cpu_ns[2][2][64], ratio[2][64], spin[64];
+  double tput[2][2][64], cpu_ns[2][2][64], bg_core[2][2][64], ratio[2][64], spin[64];
   unsigned long long evals[2][2] = {{0, 0}, {0, 0}}, dropped[2][2] = {{0, 0}, {0, 0}};
   worker ws[2];
   /* Each repeat: a machine probe, then both providers in 1 and 2 threads. */
@@ -669,7 +675,9 @@ static int scenario_threads(const bench *b)
       confidence_provider *p = prov[logging];
       for (int n = 1; n <= 2; n++) {
         confidence_provider_stats s0 = stats_of(p);
+        double proc0 = process_cpu_sec(), wall0 = now_sec();
         run_threads(b, p, n, per_run, 0, ws);
+        double proc = process_cpu_sec() - proc0, wall = now_sec() - wall0;
         settled s = settle(p, &s0);
         double t = 0, cpu = 0;
         unsigned long long e = 0;
@@ -681,6 +689,9 @@ static int scenario_threads(const bench *b)
         }
         tput[logging][n - 1][r] = t;
         cpu_ns[logging][n - 1][r] = cpu * 1e9 / (double)e;
+        /* Cores the provider's background threads used while the workers ran
+         * (the main thread only waits in pthread_join meanwhile). */
+        bg_core[logging][n - 1][r] = (proc - cpu) / wall;
         evals[logging][n - 1] += s.evaluations;
         dropped[logging][n - 1] += s.dropped;
         failures += s.flush_rc != 0;
@@ -696,11 +707,13 @@ static int scenario_threads(const bench *b)
         quiet[n_quiet++] = ratio[logging][r];
     printf("RESULT threads name=%s logging=%d t1_evals_per_s=%.0f t2_evals_per_s=%.0f ratio=%.2f min_ratio=%.2f "
            "max_ratio=%.2f quiet_ratio=%.2f quiet_repeats=%d t1_cpu_ns_per_eval=%.1f t2_cpu_ns_per_eval=%.1f "
+           "t1_bg_cores=%.2f t2_bg_cores=%.2f "
            "t1_drop_pct=%.1f t2_drop_pct=%.1f t1_evals=%llu t2_evals=%llu\n",
            logging ? "log" : "nolog", logging, median_of(tput[logging][0], reps), median_of(tput[logging][1], reps),
            median_of(ratio[logging], reps), min_of(ratio[logging], reps), max_of(ratio[logging], reps),
            n_quiet ? median_of(quiet, n_quiet) : 0, n_quiet, median_of(cpu_ns[logging][0], reps),
-           median_of(cpu_ns[logging][1], reps),
+           median_of(cpu_ns[logging][1], reps), median_of(bg_core[logging][0], reps),
+           median_of(bg_core[logging][1], reps),
            evals[logging][0] ? 100.0 * (double)dropped[logging][0] / (double)evals[logging][0] : 0,
            evals[logging][1] ? 100.0 * (double)dropped[logging][1] / (double)evals[logging][1] : 0,
            evals[logging][0], evals[logging][1]);
@@ -719,7 +732,7 @@ static int usage(void)
 {
   fprintf(stderr, "usage: confidence_bench_provider --state FILE --account ID --secret SECRET [--flag NAME] "
                   "[--path PATH]\n       [--context JSON] [--min-time SEC] [--repeats N] [--rates R1,R2,...] "
-                  "[--paced-time SEC]\n       [--only single|paced|threads]\n");
+                  "[--paced-time SEC]\n       [--log-poll-ms MS] [--queue-cap N] [--only single|paced|threads]\n");
   return 2;
 }
 
@@ -746,6 +759,8 @@ int main(int argc, char **argv)
   b.min_time = 1.0;
   b.paced_time = 1.0;
   b.repeats = 5;
+  b.log_poll_ms = LOG_POLL_MS;
+  b.queue_cap = QUEUE_CAP;
   const char *flag = "simple-flag", *path = "enabled";
   const char *context = "{\"targeting_key\":\"user1\",\"country\":\"SE\"}";
   if (parse_rates("200000,100000", &b))
@@ -775,6 +790,10 @@ int main(int argc, char **argv)
       b.paced_time = strtod(val, &end);
     else if (!strcmp(opt, "--repeats"))
       b.repeats = (int)strtol(val, &end, 10);
+    else if (!strcmp(opt, "--log-poll-ms"))
+      b.log_poll_ms = (unsigned)strtoul(val, &end, 10);
+    else if (!strcmp(opt, "--queue-cap"))
+      b.queue_cap = (unsigned)strtoul(val, &end, 10);
     else if (!strcmp(opt, "--rates")) {
       if (parse_rates(val, &b))
         return usage();
@@ -806,7 +825,7 @@ int main(int argc, char **argv)
   }
   printf("libconfidence %s; flag %s (get_bool key %s); %d repeats, %.2f s per variant; paced %.2f s per run; "
          "fake transport, log poll %u ms, queue cap %u\n",
-         confidence_version(), b.flag_name, b.flag_key, b.repeats, b.min_time, b.paced_time, LOG_POLL_MS, QUEUE_CAP);
+         confidence_version(), b.flag_name, b.flag_key, b.repeats, b.min_time, b.paced_time, b.log_poll_ms, b.queue_cap);
   fflush(stdout);
 
   int failures = 0;

@@ -275,15 +275,16 @@ if [ -s "$tmp/provider.out" ]; then
   echo
   echo "== provider: get_bool at full speed in 1 and 2 threads on one provider (median of 5 alternating runs;"
   echo "   quiet = the runs whose machine probe found both cores free, spin ratio >= 1.9)"
-  printf '%-7s | %14s %14s | %6s %6s %6s | %12s | %10s %10s\n' logging "1 thread /s" "2 threads /s" "2/1" "min" "max" \
-    "2/1 quiet" "dropped 1t" "dropped 2t"
+  printf '%-7s | %14s %14s | %6s %6s %6s | %12s | %10s %10s | %11s %11s\n' logging "1 thread /s" "2 threads /s" \
+    "2/1" "min" "max" "2/1 quiet" "dropped 1t" "dropped 2t" "bg cores 1t" "bg cores 2t"
   for name in nolog log; do
     nq="$(pf threads "$name" quiet_repeats)"
     q="$([ "${nq:-0}" -gt 0 ] && echo "$(pf threads "$name" quiet_ratio)x" || echo n/a)"
-    printf '%-7s | %14s %14s | %5sx %5sx %5sx | %6s (%s/5) | %9s%% %9s%%\n' "$name" \
+    printf '%-7s | %14s %14s | %5sx %5sx %5sx | %6s (%s/5) | %9s%% %9s%% | %11s %11s\n' "$name" \
       "$(pf threads "$name" t1_evals_per_s)" "$(pf threads "$name" t2_evals_per_s)" "$(pf threads "$name" ratio)" \
       "$(pf threads "$name" min_ratio)" "$(pf threads "$name" max_ratio)" "$q" "$nq" \
-      "$(pf threads "$name" t1_drop_pct)" "$(pf threads "$name" t2_drop_pct)"
+      "$(pf threads "$name" t1_drop_pct)" "$(pf threads "$name" t2_drop_pct)" \
+      "$(pf threads "$name" t1_bg_cores)" "$(pf threads "$name" t2_bg_cores)"
   done
   echo "machine probe (register-only spin loop, 2 threads / 1 thread; 2.00 = both cores free):" \
     "single $(pf machine single spin_ratio)x (min $(pf machine single min_spin_ratio)x)," \

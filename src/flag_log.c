@@ -11,6 +11,7 @@
 
 #include "confidence/version.h"
 #include "proto/confidence/flags/resolver/v1/internal_api.pb-c.h"
+#include "wire.h"
 
 #define BATCH_LIMIT 4194304
 #define MAX_SCHEMAS 50
@@ -450,24 +451,15 @@ static bool buf_put(buf *b, const void *data, size_t n)
 static bool buf_field(buf *b, unsigned field, const uint8_t *data, size_t n)
 {
   uint8_t hdr[11];
-  size_t h = 0;
-  hdr[h++] = (uint8_t)(field << 3 | 2);
-  uint64_t v = n;
-  do {
-    hdr[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-    v >>= 7;
-  } while (v);
+  hdr[0] = (uint8_t)(field << 3 | 2);
+  size_t h = 1 + cf_wire_put_varint(hdr + 1, n);
   return buf_put(b, hdr, h) && buf_put(b, data, n);
 }
 
 static size_t varint_len(size_t n)
 {
-  size_t l = 1;
-  while (n > 0x7f) {
-    n >>= 7;
-    l++;
-  }
-  return l;
+  uint8_t scratch[10];
+  return cf_wire_put_varint(scratch, n);
 }
 
 /* Packs a message into the batch as `field`. */

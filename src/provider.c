@@ -17,6 +17,7 @@
 #include "net.h"
 #include "provider_internal.h"
 #include "state_internal.h"
+#include "wire.h"
 
 #define DEFAULT_CDN "https://confidence-resolver-state-cdn.spotifycdn.com"
 #define DEFAULT_GRPC "https://edge-grpc.spotify.com"
@@ -502,20 +503,12 @@ static bool send_to(confidence_provider *p, int destination, const cf_batch *b, 
     bool ok = false;
     if (body) {
       size_t o = 0;
-      body[o++] = 0x0a;
-      for (uint64_t v = alen; ; v >>= 7) {
-        body[o++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        if (v <= 0x7f)
-          break;
-      }
+      body[o++] = 0x0a; /* field 1, length-delimited */
+      o += cf_wire_put_varint(body + o, alen);
       memcpy(body + o, account, alen);
       o += alen;
-      body[o++] = 0x12;
-      for (uint64_t v = b->len; ; v >>= 7) {
-        body[o++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        if (v <= 0x7f)
-          break;
-      }
+      body[o++] = 0x12; /* field 2, length-delimited */
+      o += cf_wire_put_varint(body + o, b->len);
       memcpy(body + o, b->bytes, b->len);
       o += b->len;
       long status = 0;

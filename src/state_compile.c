@@ -10,6 +10,7 @@
 #include "murmur3.h"
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
 #include "state_compile.h"
+#include "wire.h"
 
 typedef Confidence__Flags__Admin__V1__ResolverState PbState;
 typedef Confidence__Flags__Admin__V1__Flag PbFlag;
@@ -66,36 +67,23 @@ typedef struct wire_hashes {
   size_t n_flags, n_segments;
 } wire_hashes;
 
-static bool read_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
-{
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64 && *i < len; shift += 7) {
-    uint8_t b = p[(*i)++];
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
 
 static void hash_wire(const uint8_t *p, size_t len, wire_hashes *h)
 {
   size_t i = 0;
   while (i < len) {
     uint64_t key, n;
-    if (!read_varint(p, len, &i, &key))
+    if (!cf_wire_read_varint(p, len, &i, &key))
       return;
     switch (key & 7) {
     case 0:
-      if (!read_varint(p, len, &i, &n))
+      if (!cf_wire_read_varint(p, len, &i, &n))
         return;
       break;
     case 1: i += 8; break;
     case 5: i += 4; break;
     case 2: {
-      if (!read_varint(p, len, &i, &n) || n > len - i)
+      if (!cf_wire_read_varint(p, len, &i, &n) || n > len - i)
         return;
       uint64_t h1 = 0, h2;
       cf_murmur3_128(p + i, (size_t)n, &h1, &h2);

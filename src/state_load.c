@@ -11,6 +11,7 @@
 #include "error.h"
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
 #include "state_compile.h"
+#include "wire.h"
 
 /* Deeper than any real state (the targeting expressions nest the most). */
 #define CF_MAX_PROTO_DEPTH 100
@@ -28,19 +29,6 @@ int confidence_state_options_init(confidence_state_options *opts, unsigned versi
 
 /* ---- wire-format nesting check ------------------------------------------ */
 
-static bool read_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
-{
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64 && *i < len; shift += 7) {
-    uint8_t b = p[(*i)++];
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
 
 /* Walks the message schema-aware and fails when messages nest deeper than
  * `budget`; malformed wire data is left for protobuf-c to report. */
@@ -51,11 +39,11 @@ static bool nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, si
   size_t i = 0;
   while (i < len) {
     uint64_t key, n;
-    if (!read_varint(p, len, &i, &key))
+    if (!cf_wire_read_varint(p, len, &i, &key))
       return true;
     switch (key & 7) {
     case 0:
-      if (!read_varint(p, len, &i, &n))
+      if (!cf_wire_read_varint(p, len, &i, &n))
         return true;
       break;
     case 1:
@@ -65,7 +53,7 @@ static bool nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, si
       i += 4;
       break;
     case 2: {
-      if (!read_varint(p, len, &i, &n) || n > len - i)
+      if (!cf_wire_read_varint(p, len, &i, &n) || n > len - i)
         return true;
       const ProtobufCFieldDescriptor *f =
           key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
