@@ -7,7 +7,7 @@
  *   confidence_bench_provider --state FILE --account ID --secret SECRET
  *       [--flag NAME] [--path PATH] [--context JSON] [--min-time SEC]
  *       [--repeats N] [--rates R1,R2,...] [--paced-time SEC]
- *       [--log-poll-ms MS] [--queue-cap N] [--only SCENARIO]
+ *       [--log-poll-ms MS] [--queue-cap N] [--bg-nice N] [--only SCENARIO]
  *
  * Every provider is bootstrapped offline from FILE (state_file + account_id,
  * disable_state_sync) and ships its flag log through an in-process fake
@@ -18,7 +18,8 @@
  * is 4,000,000 (--queue-cap) so that the queue between drainer and sender
  * never fills within a segment; every drop reported is then a full
  * per-thread ring. --log-poll-ms 0 --queue-cap 0 runs the provider's
- * defaults (10 s, 100000) instead.
+ * defaults (10 s, 100000) instead. --bg-nice N (an experiment, off by
+ * default) gives the providers' background threads nice value N.
  *
  * Scenarios (all run unless --only names one):
  *
@@ -53,6 +54,7 @@
  * drainer and sender encoding, queueing and shipping that segment's records.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -60,7 +62,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "confidence/confidence.h"
 #include "confidence/sys/transport.h"
@@ -193,6 +197,7 @@ typedef struct bench {
   double min_time, paced_time;
   int repeats;
   unsigned log_poll_ms, queue_cap;
+  int bg_nice; /* nonzero: renice the providers' threads (an experiment) */
   double rates[MAX_RATES];
   int n_rates;
   const char *only;
@@ -203,6 +208,25 @@ static void provider_log(int level, const char *message, void *user_data)
   (void)user_data;
   fprintf(stderr, "confidence_bench_provider: provider %s: %s\n", level >= CONFIDENCE_LOG_ERROR ? "error" : "warning",
           message);
+}
+
+/* --bg-nice: gives every thread of the process except the calling one (the
+ * main thread, before any worker exists) the nice value `nice`, which after
+ * provider_open means the providers' background threads. Threads created
+ * later inherit the main thread's priority. An experiment for the question
+ * "what if the library ran its drainer and sender at a lower priority". */
+static void renice_background(int nice)
+{
+  pid_t self = gettid();
+  DIR *dir = opendir("/proc/self/task");
+  if (!dir)
+    return;
+  for (struct dirent *e; (e = readdir(dir));) {
+    pid_t tid = (pid_t)atoi(e->d_name);
+    if (tid > 0 && tid != self && setpriority(PRIO_PROCESS, (id_t)tid, nice))
+      fprintf(stderr, "confidence_bench_provider: setpriority(%d): %s\n", (int)tid, strerror(errno));
+  }
+  closedir(dir);
 }
 
 /* A READY provider on the bench's state, or NULL with a message. */
@@ -229,6 +253,8 @@ static confidence_provider *provider_open(const bench *b, int logging)
     confidence_provider_free(p);
     return NULL;
   }
+  if (b->bg_nice)
+    renice_background(b->bg_nice);
   return p;
 }
 
@@ -376,15 +402,17 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
-/* One segment in `n` fresh threads that start together. */
-static int run_threads(const bench *b, confidence_provider *p, int n, double seconds, double rate, worker *ws)
+/* One segment in `n` fresh threads that start together. A thread that
+ * cannot be started leaves the others waiting at the barrier: give up. */
+static void run_threads(const bench *b, confidence_provider *p, int n, double seconds, double rate, worker *ws)
 {
   pthread_barrier_t go;
-  if (pthread_barrier_init(&go, NULL, (unsigned)n))
-    return -1;
-  int started = 0, rc = 0;
-  for (; started < n; started++) {
-    worker *w = &ws[started];
+  if (pthread_barrier_init(&go, NULL, (unsigned)n)) {
+    fprintf(stderr, "confidence_bench_provider: pthread_barrier_init failed\n");
+    exit(1);
+  }
+  for (int i = 0; i < n; i++) {
+    worker *w = &ws[i];
     memset(w, 0, sizeof *w);
     w->b = b;
     w->p = p;
@@ -392,19 +420,13 @@ static int run_threads(const bench *b, confidence_provider *p, int n, double sec
     w->seconds = seconds;
     w->rate = rate;
     if (pthread_create(&w->thread, NULL, worker_main, w)) {
-      rc = -1;
-      break;
+      fprintf(stderr, "confidence_bench_provider: cannot start %d threads\n", n);
+      exit(1);
     }
-  }
-  if (rc) {
-    /* The started threads wait at the barrier forever: give up. */
-    fprintf(stderr, "confidence_bench_provider: cannot start %d threads\n", n);
-    exit(1);
   }
   for (int i = 0; i < n; i++)
     pthread_join(ws[i].thread, NULL);
   pthread_barrier_destroy(&go);
-  return 0;
 }
 
 /* ---- machine probe --------------------------------------------------------------------------- */
@@ -732,7 +754,7 @@ static int usage(void)
 {
   fprintf(stderr, "usage: confidence_bench_provider --state FILE --account ID --secret SECRET [--flag NAME] "
                   "[--path PATH]\n       [--context JSON] [--min-time SEC] [--repeats N] [--rates R1,R2,...] "
-                  "[--paced-time SEC]\n       [--log-poll-ms MS] [--queue-cap N] [--only single|paced|threads]\n");
+                  "[--paced-time SEC]\n       [--log-poll-ms MS] [--queue-cap N] [--bg-nice N] [--only single|paced|threads]\n");
   return 2;
 }
 
@@ -794,6 +816,8 @@ int main(int argc, char **argv)
       b.log_poll_ms = (unsigned)strtoul(val, &end, 10);
     else if (!strcmp(opt, "--queue-cap"))
       b.queue_cap = (unsigned)strtoul(val, &end, 10);
+    else if (!strcmp(opt, "--bg-nice"))
+      b.bg_nice = (int)strtol(val, &end, 10);
     else if (!strcmp(opt, "--rates")) {
       if (parse_rates(val, &b))
         return usage();

@@ -3,7 +3,7 @@
 # build in PyPI confidence-openfeature-provider, driven from Python the way
 # the official Python provider runs it) on the same generated cases.
 #
-# Usage: bench/run.sh            (from any directory; ~75 s on 2 cores incl. the build)
+# Usage: bench/run.sh            (from any directory; ~55 s on 2 cores incl. the build)
 #
 # Steps: Release build of build/bench/confidence_bench,
 # build/bench/confidence_bench_provider and build/confidence; case files and a
@@ -315,7 +315,8 @@ if [ -s "$tmp/provider.out" ]; then
     if (v == "") { print "no figure"; exit }
     ok = op == "le" ? v + 0 <= lim : v + 0 >= lim; print ok ? "MET" : "NOT MET" }'; }
   on_off() { if [ "$1" = log ]; then echo on; else echo off; fi; }
-  pct() { awk -v r="$1" 'BEGIN { if (r != "") printf "%+.0f%%", (r - 1) * 100 }'; }
+  pct() { awk -v r="$1" 'BEGIN { if (r == "") exit; v = (r - 1) * 100; if (v > -0.5 && v < 0.5) v = 0
+    printf "%+.0f%%", v }'; }
   for name in burst-nolog burst-log nolog log; do
     r="$(pf single "bool-$name" vs_raw)"
     how="$([ "${name#burst-}" != "$name" ] && echo "every record queued" ||
@@ -337,10 +338,11 @@ if [ -s "$tmp/provider.out" ]; then
     on="$(pf paced "log-1t-$rate" busy_ns_per_eval)"
     off="$(pf paced "nolog-1t-$rate" busy_ns_per_eval)"
     r="$(awk -v a="$on" -v b="$off" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
-    echo "exposure logging <= 25% extra, evaluating thread (paced at ${rate}/s, 0 dropped): $(pct "$r") ->" \
-      "$(verdict "$r" le 1.25)"
+    # One 1 s run each, after sleeps between ticks (cold caches): noisy, so no verdict.
+    echo "(for information; one paced run each, noisy) exposure logging, evaluating thread paced at" \
+      "${rate}/s with 0 dropped: $(pct "$r")"
   else
-    echo "exposure logging <= 25% extra, paced: every paced logging run dropped records"
+    echo "(for information) every paced logging run dropped records"
   fi
   # For the record: the whole process's CPU per evaluation, background threads included.
   r="$(awk -v a="$(pf single bool-burst-log cpu_ns_per_eval)" -v b="$(pf single bool-burst-log bg_ns_per_eval)" \
@@ -353,8 +355,10 @@ if [ -s "$tmp/provider.out" ]; then
     q="$(pf threads "$name" quiet_ratio)"
     nq="$(pf threads "$name" quiet_repeats)"
     if [ "${nq:-0}" -gt 0 ]; then
+      # Two threads on two cores cannot do more than 2x; above that the 1-thread runs were slowed.
+      odd="$(awk -v q="$q" 'BEGIN { if (q > 2.05) print "; above 2x, so the 1-thread runs were slowed by other work: repeat" }')"
       echo "2 threads >= 1.8x one thread's throughput (exposure logging $(on_off "$name")): ${q}x over the" \
-        "$nq quiet runs -> $(verdict "$q" ge 1.8) (all runs ${r}x)"
+        "$nq quiet runs -> $(verdict "$q" ge 1.8) (all runs ${r}x$odd)"
     else
       echo "2 threads >= 1.8x one thread's throughput (exposure logging $(on_off "$name")): ${r}x, but no run" \
         "had both cores free (machine $(pf machine threads spin_ratio)x) -> no verdict"
