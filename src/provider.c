@@ -7,6 +7,9 @@
  *    primary then fallback) every log interval and on flush. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,7 +159,8 @@ int confidence_provider_new(const confidence_provider_options *opts, confidence_
   p->event_fn = opts->on_event;
   p->event_user = opts->event_user_data;
   p->transport = opts->transport ? opts->transport : confidence_transport_curl();
-  p->flag_log = cf_flag_log_new(opts->max_queued_exposures ? opts->max_queued_exposures : 100000);
+  p->max_queued = opts->max_queued_exposures ? opts->max_queued_exposures : 100000;
+  p->flag_log = cf_flag_log_new(p->max_queued);
   bool ok = p->secret && p->cdn_url && p->grpc_url && p->ingest_url && p->flag_log &&
             (!opts->encryption_key_hex || !*opts->encryption_key_hex || p->encryption_key) &&
             (!opts->state_file || p->state_file) && (!opts->state_len || p->state_bytes);
@@ -568,12 +572,27 @@ static int ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms
 /* Drainer: moves exposure records out of the rings and frees retired
  * states. It never waits on the network, so rings keep draining while a
  * send is slow or retrying. */
+/* Background threads yield to evaluating threads when CPU is short (Linux
+ * per-thread nice; failure is harmless). */
+static void lower_priority(void) { setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5); }
+
 static void *log_main(void *arg)
 {
   confidence_provider *p = arg;
+  lower_priority();
   for (;;) {
     uint64_t fill = drain_rings(p);
     reclaim(p);
+    cf_flag_log_stats ls;
+    cf_flag_log_stats_get(p->flag_log, &ls);
+    if (ls.queued >= p->max_queued / 2) { /* send early rather than drop */
+      pthread_mutex_lock(&p->mu);
+      if (!p->ship_soon) {
+        p->ship_soon = true;
+        pthread_cond_broadcast(&p->cond);
+      }
+      pthread_mutex_unlock(&p->mu);
+    }
     /* Busy rings are drained again soon, quiet ones every 50 ms. */
     int64_t pause = fill > CF_SLOT_RING / 8 ? 2 : DRAIN_INTERVAL_MS;
     pthread_mutex_lock(&p->mu);
@@ -589,19 +608,24 @@ static void *log_main(void *arg)
 static void *send_main(void *arg)
 {
   confidence_provider *p = arg;
+  lower_priority();
   int64_t next_ship = cf_now_ms(); /* the first flush happens right away */
+  bool last_ok = true;                /* a failing sink is not hammered early */
   for (;;) {
     pthread_mutex_lock(&p->mu);
-    while (!p->stopping && p->flush_requested == p->flush_done && cf_now_ms() < next_ship)
+    while (!p->stopping && p->flush_requested == p->flush_done && !(p->ship_soon && last_ok) &&
+           cf_now_ms() < next_ship)
       wait_once(p, next_ship);
     bool stopping = p->stopping;
     uint64_t want = p->flush_requested;
+    p->ship_soon = false;
     pthread_mutex_unlock(&p->mu);
     if (stopping)
       return NULL; /* the final flush is done by shutdown itself */
     if (want != p->flush_done)
       drain_rings(p);
     int rc = ship(p, p->http_timeout_ms, INT64_MAX);
+    last_ok = rc == 0;
     next_ship = cf_now_ms() + p->log_poll_ms;
     pthread_mutex_lock(&p->mu);
     if (want != p->flush_done) {
@@ -826,6 +850,7 @@ void confidence_provider_get_stats(const confidence_provider *cp, confidence_pro
   for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
     out->evaluations += atomic_load_explicit(&s->evaluations, memory_order_relaxed);
     ring_drops += atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    out->resolve_counts_dropped += atomic_load_explicit(&s->counts_dropped, memory_order_relaxed);
   }
   cf_flag_log_stats ls;
   cf_flag_log_stats_get(p->flag_log, &ls);

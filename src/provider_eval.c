@@ -52,6 +52,13 @@ static void text_set(text *t, const char *s, size_t n)
 }
 
 static void text_cstr(text *t, const char *s) { text_set(t, s, strlen(s)); }
+static void text_str(text *t, cf_str s) { text_set(t, s.s, s.len); }
+
+static void text_clear(text *t)
+{
+  if (t->s)
+    t->s[0] = '\0';
+}
 static const char *text_get(const text *t) { return t->s ? t->s : ""; }
 
 confidence_details *confidence_details_new(void) { return calloc(1, sizeof(confidence_details)); }
@@ -98,15 +105,17 @@ const confidence_value *confidence_details_metadata(const confidence_details *d)
 static void details_reset(confidence_details *d, const char *flag_key)
 {
   text_cstr(&d->flag_key, flag_key ? flag_key : "");
-  text_set(&d->variant, "", 0);
-  text_set(&d->message, "", 0);
-  text_set(&d->rule, "", 0);
-  text_set(&d->segment, "", 0);
-  text_set(&d->assignment_id, "", 0);
+  text_clear(&d->variant);
+  text_clear(&d->message);
+  text_clear(&d->rule);
+  text_clear(&d->segment);
+  text_clear(&d->assignment_id);
   d->reason = CONFIDENCE_EVAL_UNKNOWN;
   d->error_code = CONFIDENCE_ERROR_NONE;
-  confidence_value_free(d->metadata);
-  d->metadata = NULL;
+  if (d->metadata) {
+    confidence_value_free(d->metadata);
+    d->metadata = NULL;
+  }
 }
 
 const char *confidence_reason_name(int reason)
@@ -208,7 +217,7 @@ static bool ring_push(cf_slot *slot, const cf_exposure *e)
   uint64_t head = atomic_load_explicit(&slot->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&slot->tail, memory_order_acquire);
   if (head - tail >= CF_SLOT_RING) {
-    atomic_fetch_add_explicit(&slot->dropped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(e->apply ? &slot->dropped : &slot->counts_dropped, 1, memory_order_relaxed);
     return false;
   }
   slot->ring[head % CF_SLOT_RING] = *e;
@@ -362,10 +371,14 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   }
   if (d) {
     if (f) {
-      text_cstr(&d->variant, confidence_resolved_flag_variant(f));
-      text_cstr(&d->rule, confidence_resolved_flag_rule(f));
-      text_cstr(&d->segment, confidence_resolved_flag_segment(f));
-      text_cstr(&d->assignment_id, confidence_resolved_flag_assignment_id(f));
+      /* Copies, with the lengths the state knows: it may be freed later. */
+      if (f->variant)
+        text_str(&d->variant, f->variant->name);
+      if (f->rule)
+        text_str(&d->rule, f->rule->name);
+      if (f->segment)
+        text_str(&d->segment, f->segment->name);
+      text_str(&d->assignment_id, f->assignment_id);
     }
   }
   record(p, slot, rc == 0 ? f : NULL, ctx, !skip_apply && rc == 0, telemetry_reason, started, n);
@@ -407,7 +420,8 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
   if (d) {
     d->reason = o.reason;
     d->error_code = o.error_code;
-    text_cstr(&d->message, o.message ? o.message : "");
+    if (o.message)
+      text_cstr(&d->message, o.message);
   }
 }
 

@@ -23,7 +23,8 @@ typedef struct cf_slot {
   _Alignas(64) _Atomic(confidence_state *) hazard;
   _Atomic uint64_t head; /* written by the owner thread */
   _Atomic uint64_t tail; /* written by the log thread */
-  _Atomic uint64_t dropped;
+  _Atomic uint64_t dropped;        /* exposure records lost to a full ring */
+  _Atomic uint64_t counts_dropped; /* counter-only records (no exposure) lost */
   _Atomic uint64_t evaluations;
   _Atomic int in_use; /* 0 when its thread has exited */
   cf_exposure *ring;
@@ -70,6 +71,8 @@ struct confidence_provider {
   char *log_account;
   int64_t last_sync_ok_ms;
   uint64_t flush_requested, flush_done;
+  bool ship_soon; /* the queue is half full: send before the next interval */
+  uint32_t max_queued;
   int flush_result;
   uint64_t state_updates, fetch_failures, send_failures;
 };

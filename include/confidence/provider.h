@@ -123,6 +123,9 @@ typedef struct confidence_provider_stats {
   uint64_t state_updates;
   uint64_t state_fetch_failures;
   uint64_t log_send_failures;
+  /* Evaluations without an exposure (skip-apply, collection disabled) whose
+   * resolve counters were lost to a full ring. */
+  uint64_t resolve_counts_dropped;
 } confidence_provider_stats;
 CONFIDENCE_API void confidence_provider_get_stats(const confidence_provider *p, confidence_provider_stats *out);
 
