@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
+#include "wire.h"
 
 #ifndef FUZZ_CONFORMANCE_DIR
 #define FUZZ_CONFORMANCE_DIR "../shared/conformance"
@@ -292,19 +293,6 @@ static void walk_message(fz_dict *d, const ProtobufCMessage *m, int depth)
 
 /* protobuf-c's decoder recurses per nesting level: only hand it inputs
  * whose messages nest at most `budget` deep (wire-level walk). */
-static bool read_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
-{
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64 && *i < len; shift += 7) {
-    uint8_t b = p[(*i)++];
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
 
 static bool shallow_enough(const ProtobufCMessageDescriptor *md, const uint8_t *p, size_t len, int budget)
 {
@@ -313,11 +301,11 @@ static bool shallow_enough(const ProtobufCMessageDescriptor *md, const uint8_t *
   size_t i = 0;
   while (i < len) {
     uint64_t key, v;
-    if (!read_varint(p, len, &i, &key))
+    if (!cf_wire_read_varint(p, len, &i, &key))
       return false;
     switch (key & 7) {
     case 0:
-      if (!read_varint(p, len, &i, &v))
+      if (!cf_wire_read_varint(p, len, &i, &v))
         return false;
       break;
     case 1:
@@ -331,7 +319,7 @@ static bool shallow_enough(const ProtobufCMessageDescriptor *md, const uint8_t *
       i += 4;
       break;
     case 2: {
-      if (!read_varint(p, len, &i, &v) || v > len - i)
+      if (!cf_wire_read_varint(p, len, &i, &v) || v > len - i)
         return false;
       const ProtobufCFieldDescriptor *f =
           (key >> 3) <= 0x1fffffff ? protobuf_c_message_descriptor_get_field(md, (unsigned)(key >> 3)) : NULL;

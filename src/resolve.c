@@ -34,9 +34,6 @@ int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem)
   return 0;
 }
 
-#define VEC_PUSH(ev, vec) \
-  (cf_vec_reserve((void **)&(vec).items, &(vec).cap, (vec).n + 1, sizeof *(vec).items) ? NULL : &(vec).items[(vec).n++])
-
 int cf_fatal(cf_eval *ev, const char *fmt, ...)
 {
   va_list ap;
@@ -83,7 +80,7 @@ static int targeting_key(const cf_eval *ev, const cf_rule *rule, cf_unit *unit)
 static confidence_resolved_flag *begin_flag(cf_eval *ev, const cf_flag *f)
 {
   confidence_resolve_result *res = ev->res;
-  confidence_resolved_flag *a = VEC_PUSH(ev, res->flags);
+  confidence_resolved_flag *a = CF_VEC_PUSH(res->flags);
   if (!a)
     return NULL;
   memset(a, 0, sizeof *a);
@@ -140,7 +137,7 @@ static int add_write(cf_eval *ev, const cf_unit *unit, cf_str mat, const cf_rule
         cf_str_eq(w->materialization, mat.s, mat.len) && cf_str_eq(w->rule, rule->name.s, rule->name.len))
       return cf_fatal(ev, "internal error: duplicate materialization write for rule %s", rule->name.s);
   }
-  cf_mat_entry *w = VEC_PUSH(ev, res->writes);
+  cf_mat_entry *w = CF_VEC_PUSH(res->writes);
   if (!w)
     return cf_fatal(ev, "out of memory");
   memcpy(w->unit, unit->text, unit->len + 1);
@@ -218,7 +215,7 @@ static bool env_allowed(const cf_eval *ev, const cf_rule *rule)
 static int push_fallthrough(cf_eval *ev, confidence_resolved_flag *a, const cf_rule *rule, cf_str id,
                             const cf_unit *unit)
 {
-  cf_ft_entry *ft = VEC_PUSH(ev, ev->res->fallthroughs);
+  cf_ft_entry *ft = CF_VEC_PUSH(ev->res->fallthroughs);
   if (!ft)
     return cf_fatal(ev, "out of memory");
   ft->rule = rule;
@@ -361,7 +358,7 @@ static int resolve_one(cf_eval *ev, const cf_flag *f)
     res->flags.n--;
     res->fallthroughs.n = ft_mark;
     res->writes.n = write_mark;
-    const cf_flag **p = VEC_PUSH(ev, res->pending);
+    const cf_flag **p = CF_VEC_PUSH(res->pending);
     if (!p)
       return cf_fatal(ev, "out of memory");
     *p = f;
@@ -467,7 +464,7 @@ int confidence_resolve(const confidence_state *st, const confidence_resolve_requ
         dup = res->todo.items[j] == f;
       if (dup)
         continue;
-      const cf_flag **slot = VEC_PUSH(&ev, res->todo);
+      const cf_flag **slot = CF_VEC_PUSH(res->todo);
       if (!slot) {
         snprintf(res->error, sizeof res->error, "out of memory");
         return fail_call(res, CONFIDENCE_ENOMEM);

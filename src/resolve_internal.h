@@ -105,5 +105,8 @@ int cf_mat_rule(cf_eval *ev, cf_str mat, const cf_unit *unit, cf_str rule);
 /* The record's unit equals `unit` (byte-wise, NULs included). */
 bool cf_record_unit_is(const confidence_materialization_record *r, const cf_unit *unit);
 int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem);
+/* Appends one slot to a CF_VEC; NULL when out of memory. */
+#define CF_VEC_PUSH(vec) \
+  (cf_vec_reserve((void **)&(vec).items, &(vec).cap, (vec).n + 1, sizeof *(vec).items) ? NULL : &(vec).items[(vec).n++])
 
 #endif

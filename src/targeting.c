@@ -348,9 +348,9 @@ static int add_read(cf_eval *ev, cf_str mat, const cf_unit *unit, cf_str rule)
         cf_str_eq(m->materialization, mat.s, mat.len) && cf_str_eq(m->rule, rule.s, rule.len))
       return CF_UNKNOWN;
   }
-  if (cf_vec_reserve((void **)&res->reads.items, &res->reads.cap, res->reads.n + 1, sizeof(cf_mat_entry)))
+  cf_mat_entry *m = CF_VEC_PUSH(res->reads);
+  if (!m)
     return cf_fatal(ev, "out of memory");
-  cf_mat_entry *m = &res->reads.items[res->reads.n++];
   memcpy(m->unit, unit->text, unit->len + 1);
   m->unit_len = unit->len;
   m->materialization = mat;
