@@ -8,11 +8,12 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler   # protobuf-c runtime + code generator
   libjansson-dev                          # JSON
   zlib1g-dev libssl-dev                   # gzip bitsets, AES-GCM
+  libcurl4-openssl-dev                    # HTTP/2 transport (CDN, gRPC, ingest)
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
   valgrind python3 python3-venv
 )
 if [[ "${1:-}" == "--build-only" ]]; then
-  packages=(build-essential cmake pkg-config libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev libssl-dev)
+  packages=(build-essential cmake pkg-config libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev libssl-dev libcurl4-openssl-dev)
 fi
 
 missing=()
