@@ -261,7 +261,7 @@ static confidence_provider *provider_open(const bench *b, int logging)
 static confidence_provider_stats stats_of(const confidence_provider *p)
 {
   confidence_provider_stats s;
-  confidence_provider_get_stats(p, &s);
+  confidence_provider_read_stats(p, &s);
   return s;
 }
 
@@ -328,7 +328,7 @@ static run_out loop_bool(const bench *b, confidence_provider *p, confidence_deta
   } while ((t = now_sec()) - t0 < seconds);
   o.wall = t - t0;
   o.cpu = thread_cpu_sec() - c0;
-  if (d && confidence_details_reason(d) != CONFIDENCE_EVAL_TARGETING_MATCH)
+  if (d && confidence_details_reason(d) != CONFIDENCE_EVAL_REASON_TARGETING_MATCH)
     o.errors++;
   return o;
 }

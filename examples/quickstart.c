@@ -42,9 +42,9 @@ int main(void)
   confidence_details *details = confidence_details_new();
   int enabled = confidence_provider_get_bool(provider, flag_key, context, 0, details);
   printf("Flag value: %s (reason %s, variant '%s'", enabled ? "true" : "false",
-         confidence_reason_name(confidence_details_reason(details)), confidence_details_variant(details));
+         confidence_eval_reason_name(confidence_details_reason(details)), confidence_details_variant(details));
   if (confidence_details_error_code(details))
-    printf(", error %s: %s", confidence_error_code_name(confidence_details_error_code(details)),
+    printf(", error %s: %s", confidence_eval_error_code_name(confidence_details_error_code(details)),
            confidence_details_error_message(details));
   printf(")\n");
 

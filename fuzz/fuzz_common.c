@@ -662,15 +662,15 @@ static uint64_t check_result(const confidence_resolve_result *res, int mode)
     FZ_CHECK(name != NULL);
     FZ_CHECK(confidence_resolve_result_find(res, name) == f);
     int reason = confidence_resolved_flag_reason(f);
-    FZ_CHECK(reason >= CONFIDENCE_REASON_MATCH && reason <= CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED);
+    FZ_CHECK(reason >= CONFIDENCE_RESOLVE_REASON_MATCH && reason <= CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED);
     FZ_CHECK(strcmp(confidence_resolve_reason_name(reason), "RESOLVE_REASON_UNSPECIFIED") != 0);
     if (mode == CONFIDENCE_MATERIALIZATIONS_DISCOVER || mode == CONFIDENCE_MATERIALIZATIONS_STATIC)
-      FZ_CHECK(reason != CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED);
+      FZ_CHECK(reason != CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED);
     const char *variant = confidence_resolved_flag_variant(f);
     const confidence_value *value = confidence_resolved_flag_value(f);
     const char *key = confidence_resolved_flag_targeting_key(f);
     FZ_CHECK(variant && key && strlen(key) <= 100);
-    if (reason != CONFIDENCE_REASON_MATCH)
+    if (reason != CONFIDENCE_RESOLVE_REASON_MATCH)
       FZ_CHECK(value == NULL && variant[0] == '\0');
     if (variant[0])
       FZ_CHECK(value != NULL);
@@ -683,7 +683,7 @@ static uint64_t check_result(const confidence_resolve_result *res, int mode)
       confidence_string_free(json);
     }
     size_t nft = confidence_resolved_flag_fallthrough_count(f);
-    FZ_CHECK(confidence_resolved_flag_should_apply(f) == (reason == CONFIDENCE_REASON_MATCH || nft > 0));
+    FZ_CHECK(confidence_resolved_flag_should_apply(f) == (reason == CONFIDENCE_RESOLVE_REASON_MATCH || nft > 0));
     for (size_t k = 0; k < nft; k++) {
       confidence_fallthrough ft;
       FZ_CHECK(confidence_resolved_flag_fallthrough_at(f, k, &ft) == 0);

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flag_log.h"
+#include "context_schema.h"
+#include "value_internal.h"
 #include "textconv.h"
 
 /* ISO 3166-1 alpha-2 codes, as isocountry 0.3.2 lists them. */

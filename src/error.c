@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confidence/version.h"
-
 static _Thread_local char last_message[512];
 
 int cf_error(int code, const char *fmt, ...)
@@ -53,5 +51,3 @@ const char *confidence_strerror(int code)
 }
 
 void confidence_string_free(char *s) { free(s); }
-
-const char *confidence_version(void) { return CONFIDENCE_VERSION_STRING; }

@@ -178,9 +178,9 @@ void cf_flag_log_free(cf_flag_log *log)
 static int default_reason(int reason)
 {
   switch (reason) {
-  case CONFIDENCE_REASON_NO_SEGMENT_MATCH: return 1;
-  case CONFIDENCE_REASON_NO_TREATMENT_MATCH: return 2;
-  case CONFIDENCE_REASON_FLAG_ARCHIVED: return 3;
+  case CONFIDENCE_RESOLVE_REASON_NO_SEGMENT_MATCH: return 1;
+  case CONFIDENCE_RESOLVE_REASON_NO_TREATMENT_MATCH: return 2;
+  case CONFIDENCE_RESOLVE_REASON_FLAG_ARCHIVED: return 3;
   default: return 0;
   }
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "context_schema.h"
 #include "resolve_internal.h"
 
 /* A fallthrough copied out of a resolve result (strings point into the
@@ -20,18 +21,6 @@ typedef struct cf_ft_copy {
   char key[CF_MAX_KEY + 1];
   uint32_t key_len;
 } cf_ft_copy;
-
-/* The context schema of one evaluation (§4.4), sorted by path. Owned. */
-typedef struct cf_schema_field {
-  char *path;
-  int kind;     /* 1 NULL, 2 NUMBER, 3 STRING, 4 BOOL */
-  int semantic; /* 0 none, 1 country, 4 version, 5 date, 6 timestamp */
-} cf_schema_field;
-
-typedef struct cf_schema {
-  cf_schema_field *fields;
-  size_t n;
-} cf_schema;
 
 /* One evaluation, as an evaluating thread hands it to the log thread.
  * Pointers into the state stay valid until the record is consumed. */
@@ -89,10 +78,6 @@ typedef struct cf_flag_log_stats {
   uint64_t dropped;
 } cf_flag_log_stats;
 void cf_flag_log_stats_get(cf_flag_log *log, cf_flag_log_stats *out);
-
-/* Schema of a context (§4.4); NULL when out of memory. */
-cf_schema *cf_schema_derive(const confidence_value *ctx);
-void cf_schema_free(cf_schema *s);
 
 /* Telemetry histogram bucket of a latency in µs (§4.5). */
 int cf_latency_bucket(uint32_t us);

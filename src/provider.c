@@ -838,7 +838,7 @@ void confidence_provider_free(confidence_provider *p)
   free(p);
 }
 
-void confidence_provider_get_stats(const confidence_provider *cp, confidence_provider_stats *out)
+void confidence_provider_read_stats(const confidence_provider *cp, confidence_provider_stats *out)
 {
   if (!out)
     return;

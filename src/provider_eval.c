@@ -78,7 +78,7 @@ void confidence_details_free(confidence_details *d)
 }
 
 const char *confidence_details_flag_key(const confidence_details *d) { return d ? text_get(&d->flag_key) : ""; }
-int confidence_details_reason(const confidence_details *d) { return d ? d->reason : CONFIDENCE_EVAL_UNKNOWN; }
+int confidence_details_reason(const confidence_details *d) { return d ? d->reason : CONFIDENCE_EVAL_REASON_UNKNOWN; }
 int confidence_details_error_code(const confidence_details *d) { return d ? d->error_code : 0; }
 const char *confidence_details_error_message(const confidence_details *d) { return d ? text_get(&d->message) : ""; }
 const char *confidence_details_variant(const confidence_details *d) { return d ? text_get(&d->variant) : ""; }
@@ -110,22 +110,22 @@ static void details_reset(confidence_details *d, const char *flag_key)
   text_clear(&d->rule);
   text_clear(&d->segment);
   text_clear(&d->assignment_id);
-  d->reason = CONFIDENCE_EVAL_UNKNOWN;
-  d->error_code = CONFIDENCE_ERROR_NONE;
+  d->reason = CONFIDENCE_EVAL_REASON_UNKNOWN;
+  d->error_code = CONFIDENCE_EVAL_ERROR_CODE_NONE;
   if (d->metadata) {
     confidence_value_free(d->metadata);
     d->metadata = NULL;
   }
 }
 
-const char *confidence_reason_name(int reason)
+const char *confidence_eval_reason_name(int reason)
 {
   static const char *const names[] = {"UNKNOWN", "TARGETING_MATCH", "DEFAULT", "DISABLED", "STALE",
                                       "ERROR",   "STATIC",          "SPLIT",   "CACHED"};
   return reason >= 0 && reason < (int)(sizeof names / sizeof names[0]) ? names[reason] : "UNKNOWN";
 }
 
-const char *confidence_error_code_name(int code)
+const char *confidence_eval_error_code_name(int code)
 {
   static const char *const names[] = {"NONE",          "PROVIDER_NOT_READY",    "FLAG_NOT_FOUND",
                                       "PARSE_ERROR",   "TYPE_MISMATCH",         "TARGETING_KEY_MISSING",
@@ -147,21 +147,21 @@ typedef struct outcome {
 static int map_reason(int resolver_reason)
 {
   switch (resolver_reason) {
-  case CONFIDENCE_REASON_MATCH: return CONFIDENCE_EVAL_TARGETING_MATCH;
-  case CONFIDENCE_REASON_NO_SEGMENT_MATCH: return CONFIDENCE_EVAL_DEFAULT;
-  case CONFIDENCE_REASON_FLAG_ARCHIVED: return CONFIDENCE_EVAL_DISABLED;
-  case CONFIDENCE_REASON_TARGETING_KEY_ERROR:
-  case CONFIDENCE_REASON_ERROR:
-  case CONFIDENCE_REASON_UNRECOGNIZED_TARGETING_RULE:
-  case CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED: return CONFIDENCE_EVAL_ERROR;
-  default: return CONFIDENCE_EVAL_UNKNOWN;
+  case CONFIDENCE_RESOLVE_REASON_MATCH: return CONFIDENCE_EVAL_REASON_TARGETING_MATCH;
+  case CONFIDENCE_RESOLVE_REASON_NO_SEGMENT_MATCH: return CONFIDENCE_EVAL_REASON_DEFAULT;
+  case CONFIDENCE_RESOLVE_REASON_FLAG_ARCHIVED: return CONFIDENCE_EVAL_REASON_DISABLED;
+  case CONFIDENCE_RESOLVE_REASON_TARGETING_KEY_ERROR:
+  case CONFIDENCE_RESOLVE_REASON_ERROR:
+  case CONFIDENCE_RESOLVE_REASON_UNRECOGNIZED_TARGETING_RULE:
+  case CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED: return CONFIDENCE_EVAL_REASON_ERROR;
+  default: return CONFIDENCE_EVAL_REASON_UNKNOWN;
   }
 }
 
 static void fail(outcome *o, int code, const char *fmt, const char *a, const char *b)
 {
   o->value = NULL;
-  o->reason = CONFIDENCE_EVAL_ERROR;
+  o->reason = CONFIDENCE_EVAL_REASON_ERROR;
   o->error_code = code;
   snprintf(o->message_buf, sizeof o->message_buf, fmt, a, b);
   o->message = o->message_buf;
@@ -305,7 +305,7 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   size_t name_len = dot ? (size_t)(dot - flag_key) : strlen(flag_key);
   char name[MAX_FLAG_NAME + 7];
   if (name_len == 0 || name_len > MAX_FLAG_NAME) {
-    fail(o, CONFIDENCE_ERROR_FLAG_NOT_FOUND, "Flag '%s' not found%s", flag_key, "");
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", flag_key, "");
     return;
   }
   memcpy(name, "flags/", 6);
@@ -313,7 +313,7 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   name[6 + name_len] = '\0';
 
   if (context && context->type != CONFIDENCE_VALUE_STRUCT) {
-    fail(o, CONFIDENCE_ERROR_INVALID_CONTEXT, "The evaluation context must be a struct%s%s", "", "");
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT, "The evaluation context must be a struct%s%s", "", "");
     return;
   }
   bool skip_apply = false;
@@ -328,21 +328,21 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   req.context = ctx;
   int rc = confidence_resolve(st, &req, slot->res);
   const confidence_resolved_flag *f = rc == 0 ? confidence_resolve_result_flag_at(slot->res, 0) : NULL;
-  int telemetry_reason = f ? f->reason : CONFIDENCE_REASON_UNSPECIFIED;
+  int telemetry_reason = f ? f->reason : CONFIDENCE_RESOLVE_REASON_UNSPECIFIED;
 
   if (rc != 0) {
-    fail(o, CONFIDENCE_ERROR_GENERAL, "%s%s", confidence_resolve_result_error(slot->res), "");
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", confidence_resolve_result_error(slot->res), "");
   } else if (!f) {
-    fail(o, CONFIDENCE_ERROR_FLAG_NOT_FOUND, "Flag '%s' not found%s", name + 6, "");
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", name + 6, "");
     telemetry_reason = 10; /* FLAG_NOT_FOUND */
-  } else if (f->reason == CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED) {
-    fail(o, CONFIDENCE_ERROR_GENERAL, "Flag '%s' requires materializations. Configure a materialization store.%s",
+  } else if (f->reason == CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED) {
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "Flag '%s' requires materializations. Configure a materialization store.%s",
          name + 6, "");
   } else {
     o->reason = map_reason(f->reason);
-    if (f->reason == CONFIDENCE_REASON_TARGETING_KEY_ERROR) {
+    if (f->reason == CONFIDENCE_RESOLVE_REASON_TARGETING_KEY_ERROR) {
       bool has_key = ctx && cf_value_get(ctx, "targeting_key", 13);
-      o->error_code = has_key ? CONFIDENCE_ERROR_INVALID_CONTEXT : CONFIDENCE_ERROR_TARGETING_KEY_MISSING;
+      o->error_code = has_key ? CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT : CONFIDENCE_EVAL_ERROR_CODE_TARGETING_KEY_MISSING;
       snprintf(o->message_buf, sizeof o->message_buf, "invalid or missing targeting key for flag '%s'", name + 6);
       o->message = o->message_buf;
     }
@@ -357,15 +357,15 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
         piece = next ? next + 1 : NULL;
       }
       if (!v) {
-        fail(o, CONFIDENCE_ERROR_FLAG_NOT_FOUND, "Path '%s' not found in flag '%s'", dot + 1, name + 6);
+        fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Path '%s' not found in flag '%s'", dot + 1, name + 6);
         telemetry_reason = 10;
       } else if (v->type != CONFIDENCE_VALUE_NULL && !type_ok(v, w)) {
-        fail(o, CONFIDENCE_ERROR_TYPE_MISMATCH, "Value is not %s%s", type_name(w), "");
+        fail(o, CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH, "Value is not %s%s", type_name(w), "");
         telemetry_reason = 9; /* TYPE_MISMATCH */
       } else if (v->type != CONFIDENCE_VALUE_NULL) {
         o->value = v; /* a schema-filled null falls back to the default */
         if (atomic_load_explicit(&p->status, memory_order_relaxed) == CONFIDENCE_STATUS_STALE)
-          o->reason = CONFIDENCE_EVAL_STALE;
+          o->reason = CONFIDENCE_EVAL_REASON_STALE;
       }
     }
   }
@@ -405,11 +405,11 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
     } while (st != atomic_load(&p->current));
   }
   if (!p || !flag_key) {
-    fail(&o, CONFIDENCE_ERROR_GENERAL, "%s%s", !p ? "no provider" : "no flag key", "");
+    fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", !p ? "no provider" : "no flag key", "");
   } else if (!slot) {
-    fail(&o, CONFIDENCE_ERROR_GENERAL, "out of memory%s%s", "", "");
+    fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "out of memory%s%s", "", "");
   } else if (!st) {
-    fail(&o, CONFIDENCE_ERROR_PROVIDER_NOT_READY, "The provider has no flag state yet%s%s", "", "");
+    fail(&o, CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_NOT_READY, "The provider has no flag state yet%s%s", "", "");
   } else {
     evaluate(p, slot, st, flag_key, context, w, &o, d);
   }

@@ -86,7 +86,7 @@ static confidence_resolved_flag *begin_flag(cf_eval *ev, const cf_flag *f)
   memset(a, 0, sizeof *a);
   a->owner = res;
   a->flag = f;
-  a->reason = CONFIDENCE_REASON_NO_SEGMENT_MATCH;
+  a->reason = CONFIDENCE_RESOLVE_REASON_NO_SEGMENT_MATCH;
   a->assignment_id = (cf_str){"", 0};
   a->ft_start = (uint32_t)res->fallthroughs.n;
   return a;
@@ -102,7 +102,7 @@ static void set_key(confidence_resolved_flag *a, const cf_unit *unit)
 static int match(confidence_resolved_flag *a, const cf_rule *rule, const cf_variant *v, bool client_default,
                  cf_str assignment_id, const cf_unit *unit)
 {
-  a->reason = CONFIDENCE_REASON_MATCH;
+  a->reason = CONFIDENCE_RESOLVE_REASON_MATCH;
   a->rule = rule;
   a->segment = rule->segment;
   a->variant = v;
@@ -231,7 +231,7 @@ static int push_fallthrough(cf_eval *ev, confidence_resolved_flag *a, const cf_r
 static int resolve_rules(cf_eval *ev, const cf_flag *f, confidence_resolved_flag *a)
 {
   if (f->state == 2)
-    return fail_flag(a, CONFIDENCE_REASON_FLAG_ARCHIVED);
+    return fail_flag(a, CONFIDENCE_RESOLVE_REASON_FLAG_ARCHIVED);
   bool missing = false;
   for (uint32_t ri = 0; ri < f->n_rules; ri++) {
     const cf_rule *rule = &f->rules[ri];
@@ -243,7 +243,7 @@ static int resolve_rules(cf_eval *ev, const cf_flag *f, confidence_resolved_flag
     if (k == KEY_ABSENT && rule->selector.len)
       continue;
     if (k == KEY_INVALID && !(rule->selector.len == 0 && rule->has_spec && rule->full_single))
-      return fail_flag(a, CONFIDENCE_REASON_TARGETING_KEY_ERROR);
+      return fail_flag(a, CONFIDENCE_RESOLVE_REASON_TARGETING_KEY_ERROR);
     unit.present = k == KEY_VALUE;
     if (!rule->has_spec)
       continue;
@@ -346,8 +346,8 @@ static int resolve_one(cf_eval *ev, const cf_flag *f)
   if (r == CF_ERR_MAT_UNSUPPORTED || r == CF_ERR_UNRECOGNIZED) {
     res->fallthroughs.n = ft_mark; /* a fresh result: fallthroughs dropped */
     a->ft_count = 0;
-    fail_flag(a, r == CF_ERR_MAT_UNSUPPORTED ? CONFIDENCE_REASON_MATERIALIZATION_NOT_SUPPORTED
-                                             : CONFIDENCE_REASON_UNRECOGNIZED_TARGETING_RULE);
+    fail_flag(a, r == CF_ERR_MAT_UNSUPPORTED ? CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED
+                                             : CONFIDENCE_RESOLVE_REASON_UNRECOGNIZED_TARGETING_RULE);
     return 0;
   }
   if (r < 0)
@@ -615,7 +615,7 @@ const char *confidence_resolved_flag_variant(const confidence_resolved_flag *f)
 
 const confidence_value *confidence_resolved_flag_value(const confidence_resolved_flag *f)
 {
-  if (!f || f->reason != CONFIDENCE_REASON_MATCH)
+  if (!f || f->reason != CONFIDENCE_RESOLVE_REASON_MATCH)
     return NULL;
   if (f->variant)
     return f->variant->value;
@@ -624,7 +624,7 @@ const confidence_value *confidence_resolved_flag_value(const confidence_resolved
 
 int confidence_resolved_flag_should_apply(const confidence_resolved_flag *f)
 {
-  return f && (f->reason == CONFIDENCE_REASON_MATCH || f->ft_count > 0);
+  return f && (f->reason == CONFIDENCE_RESOLVE_REASON_MATCH || f->ft_count > 0);
 }
 
 const char *confidence_resolved_flag_rule(const confidence_resolved_flag *f) { return f && f->rule ? f->rule->name.s : ""; }

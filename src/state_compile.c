@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bitset.h"
+#include "gzip.h"
 #include "error.h"
 #include "murmur3.h"
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"

@@ -283,7 +283,7 @@ static void test_exposures_and_updates(void)
     confidence_value *ctx = user(key, i % 2 ? "SE" : "US"); /* SE users are beta testers */
     int v = confidence_provider_get_bool(p, "new-checkout.enabled", ctx, -1, d);
     CHECK(v == (i % 2 ? 1 : 0));
-    CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_TARGETING_MATCH);
+    CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_TARGETING_MATCH);
     if (i == 5)
       CHECK(confidence_provider_flush(p, 5000) == 0); /* some sent early, the rest at shutdown */
     if (v)
@@ -320,7 +320,7 @@ static void test_exposures_and_updates(void)
   CHECK(on_sent - x_sent == on);
   CHECK(applied_count(&s, "flags/new-checkout", NULL, "user-7") == 1);
   confidence_provider_stats st;
-  confidence_provider_get_stats(p, &st);
+  confidence_provider_read_stats(p, &st);
   CHECK(st.exposures_dropped == 0);
   CHECK((json_int_t)st.exposures_sent == summary_int(&s, "flag_assigned"));
   pthread_mutex_lock(&ev.mu);
@@ -356,15 +356,15 @@ static void test_cdn_faults(void)
   };
   for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
     confidence_provider_stats before, after;
-    confidence_provider_get_stats(p, &before);
+    confidence_provider_read_stats(p, &before);
     set_faults(&s, faults[i]);
     CHECK(wait_for(p, CONFIDENCE_STATUS_STALE, 8000));
-    confidence_provider_get_stats(p, &after);
+    confidence_provider_read_stats(p, &after);
     CHECK(after.state_fetch_failures > before.state_fetch_failures);
     /* The good state keeps serving, flagged as stale. */
     confidence_details *d = confidence_details_new();
     CHECK(confidence_provider_get_bool(p, "new-checkout.enabled", se, 0, d) == 1);
-    CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_STALE);
+    CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_STALE);
     confidence_details_free(d);
     set_faults(&s, "{}");
     CHECK(wait_for(p, CONFIDENCE_STATUS_READY, 8000));
@@ -427,7 +427,7 @@ static void test_log_faults(void)
     confidence_provider_get_bool(p, "new-checkout.enabled", se, 0, NULL);
   CHECK(confidence_provider_flush(p, 15000) != 0);
   confidence_provider_stats st;
-  confidence_provider_get_stats(p, &st);
+  confidence_provider_read_stats(p, &st);
   CHECK(st.exposures_dropped == 15);
   CHECK(st.exposures_queued == 25);
   set_faults(&s, "{}");

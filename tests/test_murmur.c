@@ -314,12 +314,12 @@ static void test_bloom_resolver(const char *dir)
                               CONFIDENCE_MATERIALIZATIONS_STATIC};
   for (size_t m = 0; m < 3; m++) {
     int susp = 1;
-    CHECK(resolve_bloom_flag(st, "user1", modes[m], &susp) == CONFIDENCE_REASON_MATCH);
+    CHECK(resolve_bloom_flag(st, "user1", modes[m], &susp) == CONFIDENCE_RESOLVE_REASON_MATCH);
     CHECK(!susp);
     for (int u = 2; u <= 4; u++) {
       char unit[16];
       snprintf(unit, sizeof unit, "user%d", u);
-      CHECK(resolve_bloom_flag(st, unit, modes[m], &susp) == CONFIDENCE_REASON_NO_SEGMENT_MATCH);
+      CHECK(resolve_bloom_flag(st, unit, modes[m], &susp) == CONFIDENCE_RESOLVE_REASON_NO_SEGMENT_MATCH);
       CHECK(!susp);
     }
   }

@@ -129,8 +129,8 @@ static void test_not_ready(void)
   CHECK(confidence_provider_new(&o, &p) == 0);
   confidence_details *d = confidence_details_new();
   CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", NULL, 7, d) == 7);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_PROVIDER_NOT_READY);
-  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_ERROR);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_NOT_READY);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_ERROR);
   CHECK(confidence_provider_status(p) == CONFIDENCE_STATUS_NOT_READY);
   confidence_details_free(d);
   confidence_provider_free(p);
@@ -149,8 +149,8 @@ static void test_getters(void)
   confidence_details *d = confidence_details_new();
 
   CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, d) == 1);
-  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_TARGETING_MATCH);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_NONE);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_TARGETING_MATCH);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_NONE);
   CHECK_STR(confidence_details_variant(d), "on");
   CHECK_STR(confidence_details_flag_key(d), "simple-flag.enabled");
   CHECK_STR(confidence_value_string(confidence_value_struct_get(confidence_details_metadata(d), "rule"), NULL),
@@ -161,33 +161,33 @@ static void test_getters(void)
   CHECK(confidence_value_bool(confidence_value_struct_get(obj, "enabled")) == 1);
   confidence_value_free(obj);
   CHECK(confidence_provider_get_bool(p, "simple-flag.nope", se, 0, d) == 0);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_FLAG_NOT_FOUND);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);
   char *s = confidence_provider_get_string(p, "simple-flag.enabled", se, "dflt", d);
   CHECK_STR(s, "dflt");
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_TYPE_MISMATCH);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH);
   confidence_string_free(s);
   CHECK(confidence_provider_get_int(p, "no-such-flag.x", se, 42, d) == 42);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_FLAG_NOT_FOUND);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);
   CHECK(confidence_provider_get_double(p, "", se, 1.5, d) == 1.5);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_FLAG_NOT_FOUND);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);
 
   /* No match: the default with reason DEFAULT and no error. */
   confidence_value *us = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"US\"}");
   CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", us, 1, d) == 1);
-  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_DEFAULT);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_NONE);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_DEFAULT);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_NONE);
   CHECK_STR(confidence_details_variant(d), "");
 
   /* An invalid targeting key: ERROR with a context error code. */
   confidence_value *badkey = ctx_json("{\"targeting_key\":{}}");
   CHECK(confidence_provider_get_string(p, "catch-all-50pct-flag.group", badkey, NULL, d) == NULL);
-  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_ERROR);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_INVALID_CONTEXT);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_ERROR);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT);
 
   /* A context that is not a struct. */
   confidence_value *list = ctx_json("[1,2]");
   CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", list, 0, d) == 0);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_INVALID_CONTEXT);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT);
 
   /* NULL provider / key never crash. */
   CHECK(confidence_provider_get_bool(NULL, "x", NULL, 3, NULL) == 3);
@@ -241,14 +241,14 @@ static void test_exposures(void)
   CHECK(f.events == 127);
   pthread_mutex_unlock(&f.mu);
   confidence_provider_stats st;
-  confidence_provider_get_stats(p, &st);
+  confidence_provider_read_stats(p, &st);
   CHECK(st.exposures_sent == 127);
   CHECK(st.exposures_dropped == 0);
   CHECK(st.evaluations == 137);
   /* After shutdown: defaults. */
   confidence_details *d = confidence_details_new();
   CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, d) == 0);
-  CHECK(confidence_details_error_code(d) == CONFIDENCE_ERROR_PROVIDER_NOT_READY);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_NOT_READY);
   confidence_details_free(d);
   confidence_provider_free(p);
   confidence_value_free(se);
@@ -264,7 +264,7 @@ static void test_queue_bound(void)
     confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL);
   confidence_provider_flush(p, 300); /* fails: the sink is down */
   confidence_provider_stats st;
-  confidence_provider_get_stats(p, &st);
+  confidence_provider_read_stats(p, &st);
   CHECK(st.exposures_dropped == 30);
   CHECK(st.exposures_queued == 50);
   f.fail_next = 0;

@@ -38,7 +38,7 @@ static void *evaluate_loop(void *arg)
       atomic_fetch_add(&answered_on, 1);
     else if (v == 0)
       atomic_fetch_add(&answered_off, 1);
-    if ((v != 0 && v != 1) || confidence_details_reason(d) != CONFIDENCE_EVAL_TARGETING_MATCH)
+    if ((v != 0 && v != 1) || confidence_details_reason(d) != CONFIDENCE_EVAL_REASON_TARGETING_MATCH)
       atomic_fetch_add(&bad_answers, 1);
     char *s = confidence_provider_get_string(provider, "button-style.color", ctx, "none", NULL);
     if (!s || !strcmp(s, "none"))
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
   CHECK(atomic_load(&answered_off) > 0);
   CHECK(confidence_provider_shutdown(provider, 10000) == 0);
   confidence_provider_stats st;
-  confidence_provider_get_stats(provider, &st);
+  confidence_provider_read_stats(provider, &st);
   CHECK(st.evaluations == (uint64_t)atomic_load(&evaluations) * 2);
   /* Every evaluation was either delivered or counted as dropped (a ring
    * can overflow under this load; nothing vanishes silently). */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "bitset.h"
+#include "gzip.h"
 #include "check.h"
 #include "confidence/confidence.h"
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
@@ -580,7 +580,7 @@ static void test_reference_bitsets(void)
     if (confidence_resolve(st, &req, res) == 0 && confidence_resolve_result_flag_count(res) == 1) {
       const confidence_resolved_flag *f = confidence_resolve_result_flag_at(res, 0);
       applied += confidence_resolved_flag_should_apply(f);
-      matched += confidence_resolved_flag_reason(f) == CONFIDENCE_REASON_MATCH;
+      matched += confidence_resolved_flag_reason(f) == CONFIDENCE_RESOLVE_REASON_MATCH;
     }
     confidence_value_free(ctx);
   }
@@ -605,8 +605,8 @@ static void test_nesting(void)
     w_not_segment(&s, "segments/deep", nots);
     confidence_state *st;
     CHECK(load(s.p, s.len, "acct", CONFIDENCE_STATE_FORMAT_RESOLVER_STATE, &st) == 0);
-    CHECK(resolve_f(st, "1") == (nots % 2 ? CONFIDENCE_REASON_NO_SEGMENT_MATCH : CONFIDENCE_REASON_MATCH));
-    CHECK(resolve_f(st, "2") == (nots % 2 ? CONFIDENCE_REASON_MATCH : CONFIDENCE_REASON_NO_SEGMENT_MATCH));
+    CHECK(resolve_f(st, "1") == (nots % 2 ? CONFIDENCE_RESOLVE_REASON_NO_SEGMENT_MATCH : CONFIDENCE_RESOLVE_REASON_MATCH));
+    CHECK(resolve_f(st, "2") == (nots % 2 ? CONFIDENCE_RESOLVE_REASON_MATCH : CONFIDENCE_RESOLVE_REASON_NO_SEGMENT_MATCH));
     confidence_state_unref(st);
     free(s.p);
   }
@@ -913,7 +913,7 @@ static int compare_states(const confidence_state *a, const confidence_state *b, 
             describe(fb, db, sizeof db);
           if (!fb || strcmp(da, db) != 0)
             diffs++;
-          *matches += confidence_resolved_flag_reason(fa) == CONFIDENCE_REASON_MATCH;
+          *matches += confidence_resolved_flag_reason(fa) == CONFIDENCE_RESOLVE_REASON_MATCH;
         }
       }
       confidence_value_free(ctx);

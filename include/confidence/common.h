@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 /* Fallible calls return 0 on success or one of these negative codes. */
-typedef enum confidence_error {
+typedef enum confidence_return_code {
   CONFIDENCE_OK = 0,
   CONFIDENCE_EINVAL = -1,    /* an argument is missing or out of range */
   CONFIDENCE_ENOMEM = -2,    /* an allocation failed */
@@ -35,7 +35,7 @@ typedef enum confidence_error {
   CONFIDENCE_ELIMIT = -10,   /* input nests deeper than the library allows */
   CONFIDENCE_ETIMEDOUT = -11, /* the wait ended before the operation completed */
   CONFIDENCE_ENETWORK = -12  /* a network exchange failed (see the log for details) */
-} confidence_error;
+} confidence_return_code;
 
 /* Static name of an error code, e.g. "CONFIDENCE_EPARSE". Never NULL. */
 CONFIDENCE_API const char *confidence_strerror(int code);

@@ -127,39 +127,39 @@ typedef struct confidence_provider_stats {
    * resolve counters were lost to a full ring. */
   uint64_t resolve_counts_dropped;
 } confidence_provider_stats;
-CONFIDENCE_API void confidence_provider_get_stats(const confidence_provider *p, confidence_provider_stats *out);
+CONFIDENCE_API void confidence_provider_read_stats(const confidence_provider *p, confidence_provider_stats *out);
 
 /* ---- evaluation ------------------------------------------------------------ */
 
 /* OpenFeature resolution reasons. */
-typedef enum confidence_reason {
-  CONFIDENCE_EVAL_UNKNOWN = 0,
-  CONFIDENCE_EVAL_TARGETING_MATCH = 1,
-  CONFIDENCE_EVAL_DEFAULT = 2,
-  CONFIDENCE_EVAL_DISABLED = 3,
-  CONFIDENCE_EVAL_STALE = 4,
-  CONFIDENCE_EVAL_ERROR = 5,
-  CONFIDENCE_EVAL_STATIC = 6,
-  CONFIDENCE_EVAL_SPLIT = 7,
-  CONFIDENCE_EVAL_CACHED = 8
-} confidence_reason;
+typedef enum confidence_eval_reason {
+  CONFIDENCE_EVAL_REASON_UNKNOWN = 0,
+  CONFIDENCE_EVAL_REASON_TARGETING_MATCH = 1,
+  CONFIDENCE_EVAL_REASON_DEFAULT = 2,
+  CONFIDENCE_EVAL_REASON_DISABLED = 3,
+  CONFIDENCE_EVAL_REASON_STALE = 4,
+  CONFIDENCE_EVAL_REASON_ERROR = 5,
+  CONFIDENCE_EVAL_REASON_STATIC = 6,
+  CONFIDENCE_EVAL_REASON_SPLIT = 7,
+  CONFIDENCE_EVAL_REASON_CACHED = 8
+} confidence_eval_reason;
 
 /* OpenFeature error codes. */
-typedef enum confidence_error_code {
-  CONFIDENCE_ERROR_NONE = 0,
-  CONFIDENCE_ERROR_PROVIDER_NOT_READY = 1,
-  CONFIDENCE_ERROR_FLAG_NOT_FOUND = 2,
-  CONFIDENCE_ERROR_PARSE_ERROR = 3,
-  CONFIDENCE_ERROR_TYPE_MISMATCH = 4,
-  CONFIDENCE_ERROR_TARGETING_KEY_MISSING = 5,
-  CONFIDENCE_ERROR_INVALID_CONTEXT = 6,
-  CONFIDENCE_ERROR_PROVIDER_FATAL = 7,
-  CONFIDENCE_ERROR_GENERAL = 8
-} confidence_error_code;
+typedef enum confidence_eval_error_code {
+  CONFIDENCE_EVAL_ERROR_CODE_NONE = 0,
+  CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_NOT_READY = 1,
+  CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND = 2,
+  CONFIDENCE_EVAL_ERROR_CODE_PARSE_ERROR = 3,
+  CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH = 4,
+  CONFIDENCE_EVAL_ERROR_CODE_TARGETING_KEY_MISSING = 5,
+  CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT = 6,
+  CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_FATAL = 7,
+  CONFIDENCE_EVAL_ERROR_CODE_GENERAL = 8
+} confidence_eval_error_code;
 
 /* "TARGETING_MATCH", "FLAG_NOT_FOUND", ... (static strings). */
-CONFIDENCE_API const char *confidence_reason_name(int reason);
-CONFIDENCE_API const char *confidence_error_code_name(int code);
+CONFIDENCE_API const char *confidence_eval_reason_name(int reason);
+CONFIDENCE_API const char *confidence_eval_error_code_name(int code);
 
 /* Details of one evaluation: create once per thread and pass to the typed
  * getters; each evaluation overwrites it. Everything read from it is

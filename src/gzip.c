@@ -1,6 +1,6 @@
 /* Gzip bitset decoding with zlib: header checks by hand (the reference
  * rejects optional header fields), raw inflate, then size and CRC checks. */
-#include "bitset.h"
+#include "gzip.h"
 
 #include <zlib.h>
 

@@ -1,6 +1,6 @@
-/* Strict gzip decoding of segment bitsets, as the reference accepts them. */
-#ifndef CF_BITSET_H
-#define CF_BITSET_H
+/* Strict gzip decoding (segment bitsets arrive gzipped), as the reference accepts it. */
+#ifndef CF_GZIP_H
+#define CF_GZIP_H
 
 #include <stddef.h>
 #include <stdint.h>
