@@ -260,7 +260,7 @@ static confidence_provider *provider_open(const bench *b, int logging)
 
 static confidence_provider_stats stats_of(const confidence_provider *p)
 {
-  confidence_provider_stats s;
+  confidence_provider_stats s = CONFIDENCE_PROVIDER_STATS_INIT;
   confidence_provider_read_stats(p, &s);
   return s;
 }

@@ -685,8 +685,9 @@ static uint64_t check_result(const confidence_resolve_result *res, int mode)
     size_t nft = confidence_resolved_flag_fallthrough_count(f);
     FZ_CHECK(confidence_resolved_flag_should_apply(f) == (reason == CONFIDENCE_RESOLVE_REASON_MATCH || nft > 0));
     for (size_t k = 0; k < nft; k++) {
-      confidence_fallthrough ft;
-      FZ_CHECK(confidence_resolved_flag_fallthrough_at(f, k, &ft) == 0);
+      const confidence_fallthrough *ftp = confidence_resolved_flag_fallthrough_at(f, k);
+      FZ_CHECK(ftp != NULL);
+      confidence_fallthrough ft = *ftp;
       FZ_CHECK(ft.rule && ft.assignment_id && ft.targeting_key && ft.targeting_key_selector);
       FZ_CHECK(strlen(ft.targeting_key) <= 100);
       h = mix_str(h, ft.rule);
@@ -694,8 +695,7 @@ static uint64_t check_result(const confidence_resolve_result *res, int mode)
       h = mix_str(h, ft.targeting_key);
       h = mix_str(h, ft.targeting_key_selector);
     }
-    confidence_fallthrough ft;
-    FZ_CHECK(confidence_resolved_flag_fallthrough_at(f, nft, &ft) == CONFIDENCE_EINVAL);
+    FZ_CHECK(confidence_resolved_flag_fallthrough_at(f, nft) == NULL);
     h = mix_str(h, name);
     h = mix(h, &reason, sizeof reason);
     h = mix_str(h, variant);
@@ -713,20 +713,22 @@ static uint64_t check_result(const confidence_resolve_result *res, int mode)
   FZ_CHECK(!!confidence_resolve_result_suspended(res) == (nr > 0));
   confidence_materialization_record r;
   for (size_t i = 0; i < nr; i++) {
-    FZ_CHECK(confidence_resolve_result_read_at(res, i, &r) == 0);
+    FZ_CHECK(confidence_resolve_result_read_at(res, i) != NULL);
+    r = *confidence_resolve_result_read_at(res, i);
     check_record(&r);
     h = mix_str(mix_str(mix_str(h, r.unit), r.materialization), r.rule);
   }
-  FZ_CHECK(confidence_resolve_result_read_at(res, nr, &r) == CONFIDENCE_EINVAL);
+  FZ_CHECK(confidence_resolve_result_read_at(res, nr) == NULL);
   size_t nw = confidence_resolve_result_write_count(res);
   if (mode == CONFIDENCE_MATERIALIZATIONS_UNSUPPORTED)
     FZ_CHECK(nw == 0);
   for (size_t i = 0; i < nw; i++) {
-    FZ_CHECK(confidence_resolve_result_write_at(res, i, &r) == 0);
+    FZ_CHECK(confidence_resolve_result_write_at(res, i) != NULL);
+    r = *confidence_resolve_result_write_at(res, i);
     check_record(&r);
     h = mix_str(mix_str(mix_str(mix_str(h, r.unit), r.materialization), r.rule), r.variant);
   }
-  FZ_CHECK(confidence_resolve_result_write_at(res, nw, &r) == CONFIDENCE_EINVAL);
+  FZ_CHECK(confidence_resolve_result_write_at(res, nw) == NULL);
   return h;
 }
 
@@ -779,8 +781,8 @@ int fz_resolve_checked(const confidence_state *st, const confidence_resolve_requ
   owned_records o = {calloc(nr + 1, sizeof *o.items), calloc(4 * nr + 1, sizeof *o.strings), 0, 0};
   FZ_CHECK(o.items && o.strings);
   for (size_t i = 0; i < nr; i++) {
-    confidence_materialization_record r;
-    FZ_CHECK(confidence_resolve_result_read_at(res, i, &r) == 0);
+    FZ_CHECK(confidence_resolve_result_read_at(res, i) != NULL);
+    confidence_materialization_record r = *confidence_resolve_result_read_at(res, i);
     unsigned bits = (sel >> (i % 8)) ^ (unsigned)i;
     if (bits & 1)
       continue;

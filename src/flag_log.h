@@ -32,7 +32,7 @@ typedef struct cf_exposure {
   const cf_credential *cred;
   cf_str assignment_id;
   int32_t reason;       /* resolver reason */
-  int32_t telemetry_reason; /* reason registered in telemetry (9/10 for provider-side errors) */
+  int32_t telemetry_reason; /* reason registered in telemetry (TYPE_MISMATCH / FLAG_NOT_FOUND for provider-side errors) */
   bool apply;           /* emit a FlagAssigned event */
   bool resolved;        /* the resolver ran (counters + schema) */
   bool should_apply;

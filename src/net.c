@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "confidence/common.h"
+#include "hex.h"
 
 /* gRPC status codes we name. */
 enum {
@@ -132,7 +133,6 @@ cf_fetch_outcome cf_net_fetch_state(const confidence_transport *t, const char *u
 
 void cf_net_secret_hash(const char *secret, char out[65])
 {
-  static const char hex[] = "0123456789abcdef";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   if (!secret)
@@ -140,11 +140,7 @@ void cf_net_secret_hash(const char *secret, char out[65])
   out[0] = '\0';
   if (!EVP_Digest(secret, strlen(secret), md, &md_len, EVP_sha256(), NULL) || md_len != 32)
     return;
-  for (unsigned i = 0; i < 32; i++) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  out[64] = '\0';
+  cf_hex_encode(md, 32, out);
 }
 
 /* ---- gRPC ----------------------------------------------------------------- */
@@ -166,17 +162,6 @@ static int grpc_status_from_http(long status)
   }
 }
 
-static int hex_digit(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* grpc-message is percent-encoded UTF-8. An invalid escape is kept as is:
  * the spec asks decoders never to throw the message away. */
 static void percent_decode(const char *in, char *out, size_t out_size)
@@ -185,7 +170,7 @@ static void percent_decode(const char *in, char *out, size_t out_size)
   size_t n = 0;
   for (size_t i = 0; in[i] && n < sizeof buf; i++) {
     int hi, lo;
-    if (in[i] == '%' && (hi = hex_digit(in[i + 1])) >= 0 && (lo = hex_digit(in[i + 2])) >= 0) {
+    if (in[i] == '%' && (hi = cf_hex_digit(in[i + 1])) >= 0 && (lo = cf_hex_digit(in[i + 2])) >= 0) {
       buf[n++] = (char)(hi << 4 | lo);
       i += 2;
     } else {

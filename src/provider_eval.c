@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+#include "proto/confidence/flags/resolver/v1/types.pb-c.h"
 #include "provider_internal.h"
 
 /* Latency is measured for one evaluation in this many, schemas derived
@@ -16,6 +18,10 @@
 #define LATENCY_SAMPLE 16
 #define SCHEMA_SAMPLE 256
 #define MAX_FLAG_NAME 512
+
+/* Reasons only telemetry knows: failures the provider detects around the resolver. */
+#define TELEMETRY_TYPE_MISMATCH CONFIDENCE__FLAGS__RESOLVER__V1__RESOLVE_REASON__RESOLVE_REASON_TYPE_MISMATCH
+#define TELEMETRY_FLAG_NOT_FOUND CONFIDENCE__FLAGS__RESOLVER__V1__RESOLVE_REASON__RESOLVE_REASON_FLAG_NOT_FOUND
 
 static const char SKIP_APPLY_KEY[] = "_confidence_skip_apply";
 
@@ -225,20 +231,6 @@ static bool ring_push(cf_slot *slot, const cf_exposure *e)
   return true;
 }
 
-static int64_t wall_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The exposure record for this evaluation (fallthroughs copied out). */
 static void record(confidence_provider *p, cf_slot *slot, const confidence_resolved_flag *f,
                    const confidence_value *ctx, bool apply, int telemetry_reason, int64_t started_ns, uint64_t n)
@@ -249,7 +241,7 @@ static void record(confidence_provider *p, cf_slot *slot, const confidence_resol
   e.apply = apply && !p->disable_exposures;
   e.telemetry_reason = telemetry_reason;
   e.latency_us = UINT32_MAX;
-  e.time_ns = wall_ns();
+  e.time_ns = cf_clock_wall_ns();
   e.key[0] = '\0';
   e.key_len = 0;
   e.fts = NULL;
@@ -281,7 +273,7 @@ static void record(confidence_provider *p, cf_slot *slot, const confidence_resol
   if (n % SCHEMA_SAMPLE == 0 && e.cred)
     e.schema = cf_schema_derive(ctx);
   if (started_ns) {
-    int64_t us = (mono_ns() - started_ns) / 1000;
+    int64_t us = (cf_clock_mono_ns() - started_ns) / 1000;
     e.latency_us = us < 0 ? 0 : (us > (int64_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)us);
   }
   if (!ring_push(slot, &e)) {
@@ -297,10 +289,13 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
 {
   uint64_t n = atomic_load_explicit(&slot->evaluations, memory_order_relaxed);
   atomic_store_explicit(&slot->evaluations, n + 1, memory_order_relaxed);
-  int64_t started = n % LATENCY_SAMPLE == 0 ? mono_ns() : 0;
+  int64_t started = n % LATENCY_SAMPLE == 0 ? cf_clock_mono_ns() : 0;
   memset(o, 0, offsetof(outcome, message_buf));
 
-  /* "name.path.to.value": the flag is everything before the first dot. */
+  /* "[flags/]name.path.to.value": the flag is everything before the first
+   * dot (flag names have none). */
+  if (strncmp(flag_key, "flags/", 6) == 0)
+    flag_key += 6;
   const char *dot = strchr(flag_key, '.');
   size_t name_len = dot ? (size_t)(dot - flag_key) : strlen(flag_key);
   char name[MAX_FLAG_NAME + 7];
@@ -334,7 +329,7 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", confidence_resolve_result_error(slot->res), "");
   } else if (!f) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", name + 6, "");
-    telemetry_reason = 10; /* FLAG_NOT_FOUND */
+    telemetry_reason = TELEMETRY_FLAG_NOT_FOUND;
   } else if (f->reason == CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "Flag '%s' requires materializations. Configure a materialization store.%s",
          name + 6, "");
@@ -358,10 +353,10 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
       }
       if (!v) {
         fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Path '%s' not found in flag '%s'", dot + 1, name + 6);
-        telemetry_reason = 10;
+        telemetry_reason = TELEMETRY_FLAG_NOT_FOUND;
       } else if (v->type != CONFIDENCE_VALUE_NULL && !type_ok(v, w)) {
         fail(o, CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH, "Value is not %s%s", type_name(w), "");
-        telemetry_reason = 9; /* TYPE_MISMATCH */
+        telemetry_reason = TELEMETRY_TYPE_MISMATCH;
       } else if (v->type != CONFIDENCE_VALUE_NULL) {
         o->value = v; /* a schema-filled null falls back to the default */
         if (atomic_load_explicit(&p->status, memory_order_relaxed) == CONFIDENCE_STATUS_STALE)
@@ -398,12 +393,8 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
   memset(&o, 0, offsetof(outcome, message_buf));
   cf_slot *slot = p && flag_key ? cf_provider_slot(p) : NULL;
   confidence_state *st = NULL;
-  if (slot) {
-    do { /* publish, then confirm the state is still current */
-      st = atomic_load_explicit(&p->current, memory_order_acquire);
-      atomic_store(&slot->hazard, st);
-    } while (st != atomic_load(&p->current));
-  }
+  if (slot)
+    st = cf_slot_protect(p, slot);
   if (!p || !flag_key) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", !p ? "no provider" : "no flag key", "");
   } else if (!slot) {
@@ -416,7 +407,7 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
   if (o.value)
     copy_out(o.value, out);
   if (slot)
-    atomic_store_explicit(&slot->hazard, NULL, memory_order_release);
+    cf_slot_unprotect(slot);
   if (d) {
     d->reason = o.reason;
     d->error_code = o.error_code;

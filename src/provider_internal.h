@@ -1,5 +1,9 @@
-/* Provider internals shared by provider.c (lifecycle, background threads)
- * and provider_eval.c (the evaluation path).
+/* Provider internals, shared by its modules:
+ *   provider.c        options, lifecycle (new/start/flush/shutdown/free), stats
+ *   provider_slots.c  per-thread slots, hazard pointers, retired states
+ *   provider_sync.c   bootstrap and the sync thread (CDN -> state swap)
+ *   provider_send.c   the drainer and sender threads (exposure delivery)
+ *   provider_eval.c   the evaluation path (typed getters)
  *
  * Lock-free state access uses hazard pointers: an evaluating thread
  * publishes the state it reads in its own slot, and a replaced state is
@@ -14,6 +18,7 @@
 #include "confidence/provider.h"
 #include "confidence/sys/transport.h"
 #include "flag_log.h"
+#include "util.h"
 
 /* Exposure records one evaluating thread can queue between drains. */
 #define CF_SLOT_RING 8192
@@ -36,6 +41,11 @@ typedef struct cf_retired {
   confidence_state *state;
   bool quiescent; /* no hazard held it at the last check */
 } cf_retired;
+
+typedef struct cf_retired_vec {
+  cf_retired *items;
+  size_t n, cap;
+} cf_retired_vec;
 
 struct confidence_provider {
   /* configuration (owned copies) */
@@ -61,10 +71,9 @@ struct confidence_provider {
   pthread_mutex_t mu; /* everything below */
   pthread_cond_t cond;
   bool started, stopping, stopped, threads_joined;
-  pthread_t sync_thread, log_thread, send_thread;
+  pthread_t sync_thread, drain_thread, send_thread;
   pthread_mutex_t drain_mu; /* one ring consumer at a time */
-  cf_retired *retired;
-  size_t n_retired;
+  cf_retired_vec retired;
   char *etag;
   int log_dest[2]; /* from the latest state's envelope */
   size_t n_log_dest;
@@ -77,13 +86,49 @@ struct confidence_provider {
   uint64_t state_updates, fetch_failures, send_failures;
 };
 
-/* Milliseconds on the monotonic clock. */
-int64_t cf_now_ms(void);
+/* ---- provider.c ---- */
 /* Log through the user's callback when the level passes the threshold. */
 void cf_provider_log(confidence_provider *p, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Swaps in a loaded state (takes the reference), emitting events. */
-void cf_provider_install_state(confidence_provider *p, confidence_state *st, const char *origin);
+/* Calls the user's event callback (if any) with the current status. */
+void cf_provider_emit(confidence_provider *p, int type, const char *message, const char *const *flags, size_t n);
+/* One wait on p->cond, ended by a broadcast or the deadline. p->mu held. */
+void cf_provider_wait_once(confidence_provider *p, int64_t deadline);
+/* Waits until the deadline or a stop; true when stopping. p->mu held. */
+bool cf_provider_wait_until(confidence_provider *p, int64_t deadline);
+
+/* ---- provider_slots.c ---- */
+int cf_slots_init(confidence_provider *p);
+void cf_slots_free(confidence_provider *p);
 /* This thread's slot, registering one on first use; NULL when out of memory. */
 cf_slot *cf_provider_slot(confidence_provider *p);
+/* Publishes and returns the current state in the slot's hazard (NULL when
+ * none); the state stays alive until cf_slot_unprotect. */
+confidence_state *cf_slot_protect(confidence_provider *p, cf_slot *slot);
+void cf_slot_unprotect(cf_slot *slot);
+/* True while any slot's hazard holds `st`. */
+bool cf_slots_hold(confidence_provider *p, const confidence_state *st);
+/* Moves every queued record into the flag log; returns the largest number
+ * of records one ring held. */
+uint64_t cf_slots_drain(confidence_provider *p);
+void cf_slots_read_counters(confidence_provider *p, uint64_t *evaluations, uint64_t *ring_drops,
+                            uint64_t *counts_dropped);
+/* Hands a replaced state to reclamation (`quiescent`: no reader can hold it). */
+void cf_retire_state(confidence_provider *p, confidence_state *st, bool quiescent);
+/* Frees retired states seen unread at the previous call (rings drained since). */
+void cf_reclaim_states(confidence_provider *p);
+
+/* ---- provider_sync.c ---- */
+/* Loads the bootstrap state, if configured (on the thread calling start). */
+void cf_provider_bootstrap(confidence_provider *p);
+/* Swaps in a loaded state (takes the reference), emitting events. */
+void cf_provider_install_state(confidence_provider *p, confidence_state *st, const char *origin);
+void *cf_provider_sync_main(void *arg);
+
+/* ---- provider_send.c ---- */
+/* Sends queued batches until the queue is empty or a send fails; returns 0
+ * or CONFIDENCE_ENETWORK. */
+int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms);
+void *cf_provider_drain_main(void *arg);
+void *cf_provider_send_main(void *arg);
 
 #endif

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "error.h"
+#include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
 #include "resolve_internal.h"
+#include "util.h"
 
 #define MAX_FLAGS_PER_RESOLVE 1000
 
@@ -19,37 +21,14 @@ static const confidence_value EMPTY_STRUCT = {.type = CONFIDENCE_VALUE_STRUCT};
 /* Flag outcome besides an assigned result. */
 enum { FLAG_DONE = 0, FLAG_MISSING = 1 };
 
-int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem)
-{
-  if (need <= *cap)
-    return 0;
-  size_t ncap = *cap ? *cap : 8;
-  while (ncap < need)
-    ncap *= 2;
-  void *p = realloc(*items, ncap * elem);
-  if (!p)
-    return CONFIDENCE_ENOMEM;
-  *items = p;
-  *cap = ncap;
-  return 0;
-}
-
-int cf_fatal(cf_eval *ev, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(ev->res->error, sizeof ev->res->error, fmt, ap);
-  va_end(ap);
-  return CF_ERR_FATAL;
-}
-
 /* ---- targeting key (spec 3.4) --------------------------------------------- */
 
 enum { KEY_ABSENT, KEY_VALUE, KEY_INVALID };
 
-static int targeting_key(const cf_eval *ev, const cf_rule *rule, cf_unit *unit)
+static int targeting_key(const cf_eval *ev, const cf_rule *rule, cf_unit *unit, const confidence_value **seen)
 {
-  const confidence_value *v = cf_context_path(ev->context, rule->key_path, rule->n_key_path);
+  const confidence_value *v = cf_eval_path(ev, rule->key_path, rule->n_key_path);
+  *seen = v;
   unit->present = false;
   unit->len = 0;
   if (!v || v->type == CONFIDENCE_VALUE_NULL)
@@ -230,29 +209,44 @@ static int push_fallthrough(cf_eval *ev, confidence_resolved_flag *a, const cf_r
 /* Returns FLAG_DONE / FLAG_MISSING or a negative error; `a` is updated. */
 static int resolve_rules(cf_eval *ev, const cf_flag *f, confidence_resolved_flag *a)
 {
-  if (f->state == 2)
+  CF_TRACE(ev, .kind = CF_TRACE_FLAG);
+  if (f->state == CONFIDENCE__FLAGS__ADMIN__V1__FLAG__STATE__ARCHIVED)
     return fail_flag(a, CONFIDENCE_RESOLVE_REASON_FLAG_ARCHIVED);
   bool missing = false;
   for (uint32_t ri = 0; ri < f->n_rules; ri++) {
     const cf_rule *rule = &f->rules[ri];
-    if (!rule->enabled || !env_allowed(ev, rule) || !rule->segment)
+    if (!rule->enabled || !env_allowed(ev, rule) || !rule->segment) {
+      CF_TRACE(ev, .kind = CF_TRACE_RULE_SKIP, .rule = rule,
+               .note = !rule->enabled            ? "disabled"
+                       : !env_allowed(ev, rule) ? "environment: none of the rule's environments is the credential's"
+                                                : "segment not in the state");
       continue;
+    }
     const cf_segment *seg = rule->segment;
     cf_unit unit;
-    int k = targeting_key(ev, rule, &unit);
-    if (k == KEY_ABSENT && rule->selector.len)
+    const confidence_value *key_value;
+    int k = targeting_key(ev, rule, &unit, &key_value);
+    CF_TRACE(ev, .kind = CF_TRACE_RULE, .rule = rule, .unit = &unit, .value = key_value, .result = k);
+    if (k == KEY_ABSENT && rule->selector.len) {
+      CF_TRACE(ev, .kind = CF_TRACE_RULE_END, .rule = rule, .note = "skipped: the selector's attribute is absent");
       continue;
-    if (k == KEY_INVALID && !(rule->selector.len == 0 && rule->has_spec && rule->full_single))
+    }
+    if (k == KEY_INVALID && !(rule->selector.len == 0 && rule->has_spec && rule->full_single)) {
+      CF_TRACE(ev, .kind = CF_TRACE_RULE_END, .rule = rule, .note = "targeting key invalid: TARGETING_KEY_ERROR");
       return fail_flag(a, CONFIDENCE_RESOLVE_REASON_TARGETING_KEY_ERROR);
+    }
     unit.present = k == KEY_VALUE;
-    if (!rule->has_spec)
+    if (!rule->has_spec) {
+      CF_TRACE(ev, .kind = CF_TRACE_RULE_END, .rule = rule, .note = "skipped: no assignment spec");
       continue;
+    }
 
     int matched = CF_FALSE;
     if (rule->has_mat && rule->read_mat.len) {
       if (!unit.present)
         continue;
       int t = cf_mat_rule(ev, rule->read_mat, &unit, rule->name);
+      CF_TRACE(ev, .kind = CF_TRACE_MAT_READ, .rule = rule, .unit = &unit, .note = rule->read_mat.s, .result = t);
       if (t < 0)
         return t;
       if (t == CF_FALSE) {
@@ -270,6 +264,7 @@ static int resolve_rules(cf_eval *ev, const cf_flag *f, confidence_resolved_flag
         }
         if (matched == CF_TRUE) {
           const cf_assignment *s = select_sticky(ev, rule, &unit);
+          CF_TRACE(ev, .kind = CF_TRACE_STICKY, .rule = rule, .unit = &unit, .assignment = s);
           if (s) {
             if (!s->variant)
               return cf_fatal(ev, "internal error: variant %s not found in flag %s", s->variant_name.s, f->name.s);
@@ -289,8 +284,13 @@ static int resolve_rules(cf_eval *ev, const cf_flag *f, confidence_resolved_flag
     }
     if (matched == CF_UNKNOWN)
       missing = true;
-    if (matched != CF_TRUE || missing)
+    if (matched != CF_TRUE || missing) {
+      CF_TRACE(ev, .kind = CF_TRACE_RULE_END, .rule = rule, .result = matched,
+               .note = matched == CF_TRUE ? "matched, but an earlier rule waits for a materialization"
+                       : matched == CF_UNKNOWN ? "waiting for a materialization"
+                                               : "segment did not match");
       continue;
+    }
 
     const cf_assignment *as = NULL;
     if (rule->full_single) {
@@ -304,11 +304,18 @@ static int resolve_rules(cf_eval *ev, const cf_flag *f, confidence_resolved_flag
       for (uint32_t i = 0; i < rule->n_assignments && !as; i++)
         if (bucket_in(&rule->assignments[i], b))
           as = &rule->assignments[i];
+      CF_TRACE(ev, .kind = CF_TRACE_BUCKET, .rule = rule, .unit = &unit, .bucket = b, .assignment = as);
     } else {
+      CF_TRACE(ev, .kind = CF_TRACE_RULE_END, .rule = rule, .result = matched,
+               .note = "no targeting key to bucket: skipped");
       continue;
     }
-    if (!as || as->kind == CF_ASSIGN_UNSET)
+    if (!as || as->kind == CF_ASSIGN_UNSET) {
+      CF_TRACE(ev, .kind = CF_TRACE_RULE_END, .rule = rule, .result = matched,
+               .note = as ? "the assignment is unset: skipped" : "no assignment holds the bucket: skipped");
       continue;
+    }
+    CF_TRACE(ev, .kind = CF_TRACE_ASSIGN, .rule = rule, .unit = &unit, .assignment = as);
     if (unit.present && rule->has_mat) {
       int w = add_write(ev, &unit, rule->write_mat, rule, as->kind == CF_ASSIGN_VARIANT ? as->variant_name : (cf_str){"", 0});
       if (w < 0)
@@ -342,6 +349,7 @@ static int resolve_one(cf_eval *ev, const cf_flag *f)
   if (!a)
     return cf_fatal(ev, "out of memory");
   ev->segment_evals = 0;
+  ev->flag = f;
   int r = resolve_rules(ev, f, a);
   if (r == CF_ERR_MAT_UNSUPPORTED || r == CF_ERR_UNRECOGNIZED) {
     res->fallthroughs.n = ft_mark; /* a fresh result: fallthroughs dropped */
@@ -384,6 +392,18 @@ static int fail_call(confidence_resolve_result *res, int code)
   return cf_error(code, "%s", res->error);
 }
 
+/* fail_call with a new message. */
+static int fail_callf(confidence_resolve_result *res, int code, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+static int fail_callf(confidence_resolve_result *res, int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(res->error, sizeof res->error, fmt, ap);
+  va_end(ap);
+  return fail_call(res, code);
+}
+
 static int run(cf_eval *ev, const cf_flag *const *todo, size_t n)
 {
   for (size_t i = 0; i < n; i++)
@@ -403,37 +423,33 @@ static int start(cf_eval *ev, const confidence_state *st, const confidence_resol
   res->cred = NULL;
   memset(ev, 0, offsetof(cf_eval, path));
   ev->res = res;
-  if (!st || !req) {
-    snprintf(res->error, sizeof res->error, "Resolver state not set");
-    return fail_call(res, CONFIDENCE_EINVAL);
-  }
-  if (req->version != CONFIDENCE_RESOLVE_REQUEST_VERSION) {
-    snprintf(res->error, sizeof res->error, "unsupported confidence_resolve_request version %u", req->version);
-    return fail_call(res, CONFIDENCE_EINVAL);
-  }
-  if (req->context && req->context->type != CONFIDENCE_VALUE_STRUCT) {
-    snprintf(res->error, sizeof res->error, "evaluation context must be a struct");
-    return fail_call(res, CONFIDENCE_EINVAL);
-  }
+  if (!st || !req)
+    return fail_callf(res, CONFIDENCE_EINVAL, "Resolver state not set");
+  if (cf_check_version(req->version, CONFIDENCE_RESOLVE_REQUEST_VERSION, "confidence_resolve_request"))
+    return fail_callf(res, CONFIDENCE_EINVAL, "%s", confidence_last_error_message());
+  if (req->context && req->context->type != CONFIDENCE_VALUE_STRUCT)
+    return fail_callf(res, CONFIDENCE_EINVAL, "evaluation context must be a struct");
   const char *secret = req->client_secret ? req->client_secret : "";
   const cf_credential *cred = cf_strmap_get(&st->secrets, secret, strlen(secret));
   if (!cred) {
     char masked[16];
     cf_mask_secret(secret, masked);
-    snprintf(res->error, sizeof res->error, "client secret not found: requested=%s", masked);
-    return fail_call(res, CONFIDENCE_ESECRET);
+    return fail_callf(res, CONFIDENCE_ESECRET, "client secret not found: requested=%s", masked);
   }
+  if (cred->client->managed_too_deep)
+    return fail_callf(res, CONFIDENCE_ELIMIT, "managed context of client %s has a key of more than %d segments",
+                      cred->client->name.s, CF_MAX_MANAGED_SEGMENTS);
   res->cred = cred;
   ev->st = st;
   ev->cred = cred;
   ev->context = req->context;
+  ev->managed = cred->client->managed;
   ev->mode = req->materialization_mode;
   if (ev->mode == CONFIDENCE_MATERIALIZATIONS_STATIC) {
     ev->records = req->materializations;
     ev->n_records = req->materializations ? req->materialization_count : 0;
   } else if (ev->mode != CONFIDENCE_MATERIALIZATIONS_UNSUPPORTED && ev->mode != CONFIDENCE_MATERIALIZATIONS_DISCOVER) {
-    snprintf(res->error, sizeof res->error, "unknown materialization mode %d", ev->mode);
-    return fail_call(res, CONFIDENCE_EINVAL);
+    return fail_callf(res, CONFIDENCE_EINVAL, "unknown materialization mode %d", ev->mode);
   }
   return 0;
 }
@@ -441,19 +457,25 @@ static int start(cf_eval *ev, const confidence_state *st, const confidence_resol
 int confidence_resolve(const confidence_state *st, const confidence_resolve_request *req,
                        confidence_resolve_result *res)
 {
+  return cf_resolve_traced(st, req, res, NULL, NULL);
+}
+
+int cf_resolve_traced(const confidence_state *st, const confidence_resolve_request *req, confidence_resolve_result *res,
+                      cf_trace_fn trace, void *user)
+{
   cf_eval ev;
   int rc = start(&ev, st, req, res);
   if (rc)
     return rc;
+  ev.trace = trace;
+  ev.trace_user = user;
   res->pending.n = 0;
   const cf_client *client = ev.cred->client;
   const cf_flag *const *todo = client->flags;
   size_t n = client->n_flags;
   if (req->flag_count) {
-    if (!req->flags) {
-      snprintf(res->error, sizeof res->error, "flag_count is set but flags is NULL");
-      return fail_call(res, CONFIDENCE_EINVAL);
-    }
+    if (!req->flags)
+      return fail_callf(res, CONFIDENCE_EINVAL, "flag_count is set but flags is NULL");
     for (size_t i = 0; i < req->flag_count; i++) {
       const char *name = req->flags[i];
       const cf_flag *f = name ? cf_strmap_get(&st->flag_index, name, strlen(name)) : NULL;
@@ -465,21 +487,17 @@ int confidence_resolve(const confidence_state *st, const confidence_resolve_requ
       if (dup)
         continue;
       const cf_flag **slot = CF_VEC_PUSH(res->todo);
-      if (!slot) {
-        snprintf(res->error, sizeof res->error, "out of memory");
-        return fail_call(res, CONFIDENCE_ENOMEM);
-      }
+      if (!slot)
+        return fail_callf(res, CONFIDENCE_ENOMEM, "out of memory");
       *slot = f;
     }
     todo = res->todo.items;
     n = res->todo.n;
   }
-  if (n > MAX_FLAGS_PER_RESOLVE) {
-    snprintf(res->error, sizeof res->error,
-             "max %d flags allowed in a single resolve request, this request would return %zu flags.",
-             MAX_FLAGS_PER_RESOLVE, n);
-    return fail_call(res, CONFIDENCE_ETOOMANY);
-  }
+  if (n > MAX_FLAGS_PER_RESOLVE)
+    return fail_callf(res, CONFIDENCE_ETOOMANY,
+                      "max %d flags allowed in a single resolve request, this request would return %zu flags.",
+                      MAX_FLAGS_PER_RESOLVE, n);
   rc = run(&ev, todo, n);
   if (rc)
     return fail_call(res, rc);
@@ -512,10 +530,8 @@ int confidence_resolve_resume(const confidence_state *st, const confidence_resol
   /* The pending list is consumed while resolving; move it aside. */
   size_t n = res->pending.n;
   res->todo.n = 0;
-  if (cf_vec_reserve((void **)&res->todo.items, &res->todo.cap, n, sizeof *res->todo.items)) {
-    snprintf(res->error, sizeof res->error, "out of memory");
-    return fail_call(res, CONFIDENCE_ENOMEM);
-  }
+  if (cf_vec_reserve((void **)&res->todo.items, &res->todo.cap, n, sizeof *res->todo.items))
+    return fail_callf(res, CONFIDENCE_ENOMEM, "out of memory");
   if (n) /* a suspended result may have reads but nothing pending (both NULL) */
     memcpy(res->todo.items, res->pending.items, n * sizeof *res->todo.items);
   res->todo.n = n;
@@ -548,30 +564,30 @@ int confidence_resolve_result_suspended(const confidence_resolve_result *res) { 
 size_t confidence_resolve_result_read_count(const confidence_resolve_result *res) { return res ? res->reads.n : 0; }
 size_t confidence_resolve_result_write_count(const confidence_resolve_result *res) { return res ? res->writes.n : 0; }
 
-static int record_at(const cf_mat_entry *m, confidence_materialization_record *out)
+/* Records point into their entry, which stays put until the result is
+ * reused; the view is (re)filled on each call, so handing it out twice is
+ * harmless. The result is logically const: only the view changes. */
+static const confidence_materialization_record *record_view(const cf_mat_entry *m)
 {
+  confidence_materialization_record *out = (confidence_materialization_record *)&m->view;
   out->unit = m->unit;
   out->unit_len = m->unit_len;
   out->materialization = m->materialization.s;
   out->rule = m->rule.s;
   out->variant = m->variant.s;
-  return 0;
+  return out;
 }
 
-int confidence_resolve_result_read_at(const confidence_resolve_result *res, size_t i,
-                                      confidence_materialization_record *out)
+const confidence_materialization_record *confidence_resolve_result_read_at(const confidence_resolve_result *res,
+                                                                           size_t i)
 {
-  if (!res || !out || i >= res->reads.n)
-    return CONFIDENCE_EINVAL;
-  return record_at(&res->reads.items[i], out);
+  return res && i < res->reads.n ? record_view(&res->reads.items[i]) : NULL;
 }
 
-int confidence_resolve_result_write_at(const confidence_resolve_result *res, size_t i,
-                                       confidence_materialization_record *out)
+const confidence_materialization_record *confidence_resolve_result_write_at(const confidence_resolve_result *res,
+                                                                            size_t i)
 {
-  if (!res || !out || i >= res->writes.n)
-    return CONFIDENCE_EINVAL;
-  return record_at(&res->writes.items[i], out);
+  return res && i < res->writes.n ? record_view(&res->writes.items[i]) : NULL;
 }
 
 const char *confidence_resolve_result_error(const confidence_resolve_result *res) { return res ? res->error : ""; }
@@ -648,16 +664,17 @@ const char *confidence_resolved_flag_targeting_key_selector(const confidence_res
 
 size_t confidence_resolved_flag_fallthrough_count(const confidence_resolved_flag *f) { return f ? f->ft_count : 0; }
 
-int confidence_resolved_flag_fallthrough_at(const confidence_resolved_flag *f, size_t i, confidence_fallthrough *out)
+const confidence_fallthrough *confidence_resolved_flag_fallthrough_at(const confidence_resolved_flag *f, size_t i)
 {
-  if (!f || !out || i >= f->ft_count)
-    return CONFIDENCE_EINVAL;
+  if (!f || i >= f->ft_count)
+    return NULL;
   const cf_ft_entry *ft = &f->owner->fallthroughs.items[f->ft_start + i];
+  confidence_fallthrough *out = (confidence_fallthrough *)&ft->view; /* as record_view */
   out->rule = ft->rule->name.s;
   out->assignment_id = ft->assignment_id.s;
   out->targeting_key = ft->key;
   out->targeting_key_selector = ft->rule->selector.s;
-  return 0;
+  return out;
 }
 
 const char *confidence_resolve_reason_name(int reason)

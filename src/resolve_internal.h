@@ -5,6 +5,7 @@
 
 #include "confidence/resolve.h"
 #include "state_internal.h"
+#include "util.h"
 
 /* Targeting keys longer than this many bytes are invalid. */
 #define CF_MAX_KEY 100
@@ -32,6 +33,7 @@ typedef struct cf_mat_entry {
   char unit[CF_MAX_KEY + 1];
   uint32_t unit_len;
   cf_str materialization, rule, variant;
+  confidence_materialization_record view; /* filled when handed out */
 } cf_mat_entry;
 
 typedef struct cf_ft_entry {
@@ -39,6 +41,7 @@ typedef struct cf_ft_entry {
   cf_str assignment_id;
   char key[CF_MAX_KEY + 1];
   uint32_t key_len;
+  confidence_fallthrough view; /* filled when handed out */
 } cf_ft_entry;
 
 struct confidence_resolved_flag {
@@ -74,11 +77,58 @@ struct confidence_resolve_result {
   char error[512];
 };
 
+/* ---- tracing (confidence explain) ----------------------------------------
+ * A resolve can report each step to a hook. The hook pointer is checked once
+ * per rule, segment, criterion and assignment and is NULL on every normal
+ * resolve; all event data is borrowed for the duration of the call. */
+typedef enum cf_trace_kind {
+  CF_TRACE_FLAG,      /* flag */
+  CF_TRACE_RULE_SKIP, /* rule, note: why it was passed over before targeting */
+  CF_TRACE_RULE,      /* rule, unit, value (the key in the context); result 0 absent, 1 ok, 2 invalid */
+  CF_TRACE_MAT_READ,  /* rule, note = materialization, result: is the unit in it */
+  CF_TRACE_CRITERION, /* crit, value (effective context value), result */
+  CF_TRACE_MATSEG,    /* crit, result */
+  CF_TRACE_SEGMENT,   /* segment, depth, result: expression; bit: bitset index or -1, bit_ok */
+  CF_TRACE_RULE_END,  /* rule, result: segment match; note: outcome */
+  CF_TRACE_BUCKET,    /* rule, bucket, assignment (NULL: no range holds it) */
+  CF_TRACE_STICKY,    /* rule, assignment from the materialization */
+  CF_TRACE_ASSIGN     /* rule, assignment that decided (variant, client default, fallthrough) */
+} cf_trace_kind;
+
+typedef struct cf_trace_event {
+  int kind;
+  const cf_flag *flag;
+  const cf_rule *rule;
+  const cf_segment *segment;
+  const cf_crit *crit;
+  const cf_unit *unit;
+  const confidence_value *value;
+  const cf_assignment *assignment;
+  const char *note;
+  int result; /* CF_TRUE / CF_FALSE / CF_UNKNOWN or < 0 */
+  int depth;
+  int64_t bucket, bit;
+  bool bit_ok;
+} cf_trace_event;
+
+typedef void (*cf_trace_fn)(const cf_trace_event *e, void *user);
+
+/* confidence_resolve with a trace hook (NULL: exactly confidence_resolve). */
+int cf_resolve_traced(const confidence_state *st, const confidence_resolve_request *req, confidence_resolve_result *res,
+                      cf_trace_fn trace, void *user);
+/* The text of context element `e` after the criterion's coercion (spec 3.7),
+ * as the operator compares it; for explanations only. */
+size_t cf_coerced_text(const cf_crit *cr, const confidence_value *e, char *buf, size_t cap);
+
 /* Per-call evaluation state. */
 typedef struct cf_eval {
   const confidence_state *st;
   const cf_credential *cred;
   const confidence_value *context;
+  const confidence_value *managed; /* the client's managed context, or NULL */
+  cf_trace_fn trace;               /* NULL unless explaining */
+  void *trace_user;
+  const cf_flag *flag;             /* being resolved (for traces) */
   int mode; /* confidence_materialization_mode */
   const confidence_materialization_record *records;
   size_t n_records;
@@ -97,6 +147,17 @@ int cf_segment_match(cf_eval *ev, const cf_segment *seg, const cf_unit *unit);
 int cf_targeting_match(cf_eval *ev, const cf_segment *seg, const cf_unit *unit);
 /* Value at a dot path of the context; NULL when absent. */
 const confidence_value *cf_context_path(const confidence_value *ctx, const cf_str *path, uint32_t n);
+/* The same in the effective context: the client's managed context merged
+ * over the request's (RESOLVER_CHANGES §1.2), without building the merge. */
+const confidence_value *cf_eval_path(const cf_eval *ev, const cf_str *path, uint32_t n);
+/* Reports a trace event when a hook is set. */
+#define CF_TRACE(ev, ...)                                             \
+  do {                                                                \
+    if ((ev)->trace) {                                                \
+      cf_trace_event te_ = {.flag = (ev)->flag, __VA_ARGS__};         \
+      (ev)->trace(&te_, (ev)->trace_user);                            \
+    }                                                                 \
+  } while (0)
 /* bucket(murmur(prefix + unit), n) with the variant-bucket / bitset keys. */
 uint64_t cf_unit_bucket(const cf_str *prefix, const cf_unit *unit, uint64_t n);
 /* Materialization lookups (spec 3.2). */
@@ -104,9 +165,5 @@ int cf_mat_inclusion(cf_eval *ev, cf_str mat, const cf_unit *unit);
 int cf_mat_rule(cf_eval *ev, cf_str mat, const cf_unit *unit, cf_str rule);
 /* The record's unit equals `unit` (byte-wise, NULs included). */
 bool cf_record_unit_is(const confidence_materialization_record *r, const cf_unit *unit);
-int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem);
-/* Appends one slot to a CF_VEC; NULL when out of memory. */
-#define CF_VEC_PUSH(vec) \
-  (cf_vec_reserve((void **)&(vec).items, &(vec).cap, (vec).n + 1, sizeof *(vec).items) ? NULL : &(vec).items[(vec).n++])
 
 #endif

@@ -161,11 +161,19 @@ typedef struct cf_flag {
   uint64_t fingerprint; /* definition + its rules' segments: detects changes */
 } cf_flag;
 
+/* Managed-context keys with more segments than this make every resolve for
+ * the client fail (the official resolver traps from about 2,000). */
+#define CF_MAX_MANAGED_SEGMENTS 1500
+
 typedef struct cf_client {
   cf_str name;
   const uint8_t *enabled;  /* bit per flag index: ACTIVE and lists this client */
   const cf_flag **flags;   /* the same flags, in state order */
   uint32_t n_flags;
+  /* Unflattened managed context (a struct; NULL when the client has none),
+   * overlaid on the request context at lookup time, managed wins. */
+  const confidence_value *managed;
+  bool managed_too_deep; /* a key beyond CF_MAX_MANAGED_SEGMENTS */
 } cf_client;
 
 typedef struct cf_credential {
@@ -190,5 +198,9 @@ struct confidence_state {
   uint32_t n_log_destinations;
   size_t bytes;
 };
+
+/* Parses a 64-hex-digit AES-256 key (trailing whitespace ignored).
+ * Returns 0 or CONFIDENCE_EINVAL with a message. */
+int cf_state_parse_key(const char *hex, uint8_t key[32]);
 
 #endif

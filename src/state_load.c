@@ -2,15 +2,23 @@
  * envelope, decode the ResolverState with protobuf-c (after a bounded
  * nesting check, since its decoder recurses), compile, and reference-count
  * the snapshot. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "error.h"
+#include "hex.h"
+#include "size_limits.h"
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
 #include "state_compile.h"
+#include "util.h"
 #include "wire.h"
 
 /* Deeper than any real state (the targeting expressions nest the most). */
@@ -20,27 +28,75 @@
 
 int confidence_state_options_init(confidence_state_options *opts, unsigned version)
 {
-  if (!opts || version != CONFIDENCE_STATE_OPTIONS_VERSION)
-    return cf_error(CONFIDENCE_EINVAL, "unsupported confidence_state_options version %u", version);
-  confidence_state_options init = CONFIDENCE_STATE_OPTIONS_INIT;
-  *opts = init;
+  if (!opts)
+    return cf_error(CONFIDENCE_EINVAL, "opts must not be NULL");
+  int rc = cf_check_version(version, CONFIDENCE_STATE_OPTIONS_VERSION, "confidence_state_options");
+  if (rc)
+    return rc;
+  /* A version-1 caller's struct ends after `format`: write no further. */
+  opts->version = version;
+  opts->account_id = NULL;
+  opts->encryption_key_hex = NULL;
+  opts->format = CONFIDENCE_STATE_FORMAT_AUTO;
+  if (version >= 2)
+    opts->memory_budget_bytes = 0;
+  return 0;
+}
+
+/* The options a caller's struct of any known version stands for, reading
+ * only the fields its version has. */
+static int read_options(const confidence_state_options *opts, confidence_state_options *o)
+{
+  if (!opts)
+    return 0;
+  int rc = cf_check_version(opts->version, CONFIDENCE_STATE_OPTIONS_VERSION, "confidence_state_options");
+  if (rc)
+    return rc;
+  o->account_id = opts->account_id;
+  o->encryption_key_hex = opts->encryption_key_hex;
+  o->format = opts->format;
+  if (opts->version >= 2)
+    o->memory_budget_bytes = opts->memory_budget_bytes;
   return 0;
 }
 
 /* ---- wire-format nesting check ------------------------------------------ */
 
 
-/* Walks the message schema-aware and fails when messages nest deeper than
- * `budget`; malformed wire data is left for protobuf-c to report. */
-static bool nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int budget)
+static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+/* Upper estimate of what protobuf-c allocates for one field occurrence of
+ * `n` wire bytes: a slot in a repeated array, the copied bytes, or a kept
+ * unknown field, plus a malloc header. */
+#define CF_ALLOC_OVERHEAD 16
+static size_t field_cost(const ProtobufCFieldDescriptor *f, uint64_t wire_type, size_t n)
 {
-  if (budget < 0)
+  if (!f)
+    return sizeof(ProtobufCMessageUnknownField) + n + CF_ALLOC_OVERHEAD;
+  size_t cost = f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : 0;
+  if (wire_type == 2 && f->type != PROTOBUF_C_TYPE_MESSAGE)
+    cost += f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES ? n + 1 + CF_ALLOC_OVERHEAD
+                                                                                  : 8 * n; /* packed */
+  return cost;
+}
+
+/* Walks the message schema-aware and fails when messages nest deeper than
+ * `depth`; adds an upper estimate of the decoded size to *bytes so memory
+ * is checked before protobuf-c allocates it. Malformed wire data is left
+ * for protobuf-c to report. */
+static bool nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth, size_t *bytes)
+{
+  if (depth < 0)
     return false;
+  *bytes = add_sat(*bytes, d->sizeof_message + CF_ALLOC_OVERHEAD);
   size_t i = 0;
   while (i < len) {
     uint64_t key, n;
     if (!cf_wire_read_varint(p, len, &i, &key))
       return true;
+    const ProtobufCFieldDescriptor *f =
+        key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
+    size_t start = i;
     switch (key & 7) {
     case 0:
       if (!cf_wire_read_varint(p, len, &i, &n))
@@ -55,24 +111,34 @@ static bool nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, si
     case 2: {
       if (!cf_wire_read_varint(p, len, &i, &n) || n > len - i)
         return true;
-      const ProtobufCFieldDescriptor *f =
-          key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
-      if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && !nesting_ok(f->descriptor, p + i, (size_t)n, budget - 1))
+      if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && !nesting_ok(f->descriptor, p + i, (size_t)n, depth - 1, bytes))
         return false;
+      *bytes = add_sat(*bytes, field_cost(f, 2, (size_t)n));
       i += (size_t)n;
-      break;
+      continue;
     }
     default:
       return true;
     }
+    *bytes = add_sat(*bytes, field_cost(f, key & 7, i > len ? len - start : i - start));
   }
   return true;
 }
 
-static Confidence__Flags__Admin__V1__ResolverState *decode_state(const uint8_t *p, size_t len, int *err)
+/* `budget` bounds the decoded size; *decoded receives its estimate. */
+static Confidence__Flags__Admin__V1__ResolverState *decode_state(const uint8_t *p, size_t len, size_t budget,
+                                                                 size_t *decoded, int *err)
 {
-  if (!nesting_ok(&confidence__flags__admin__v1__resolver_state__descriptor, p, len, CF_MAX_PROTO_DEPTH)) {
+  *decoded = 0;
+  if (!nesting_ok(&confidence__flags__admin__v1__resolver_state__descriptor, p, len, CF_MAX_PROTO_DEPTH, decoded)) {
     *err = cf_error(CONFIDENCE_ELIMIT, "state nests messages deeper than %d levels", CF_MAX_PROTO_DEPTH);
+    return NULL;
+  }
+  if (*decoded > budget) {
+    *err = cf_error(CONFIDENCE_ELIMIT,
+                    "decoding the state would take about %zu bytes, over its memory budget of %zu bytes "
+                    "(confidence_state_options.memory_budget_bytes)",
+                    *decoded, budget);
     return NULL;
   }
   Confidence__Flags__Admin__V1__ResolverState *s = confidence__flags__admin__v1__resolver_state__unpack(NULL, len, p);
@@ -83,30 +149,15 @@ static Confidence__Flags__Admin__V1__ResolverState *decode_state(const uint8_t *
 
 /* ---- decryption ---------------------------------------------------------- */
 
-static int hex_nibble(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static int parse_key(const char *hex, uint8_t key[32])
+int cf_state_parse_key(const char *hex, uint8_t key[32])
 {
   size_t n = strlen(hex);
   while (n && (hex[n - 1] == '\n' || hex[n - 1] == '\r' || hex[n - 1] == ' '))
     n--;
   if (n != 64)
     return cf_error(CONFIDENCE_EINVAL, "encryption key must be 64 hex characters (AES-256), got %zu", n);
-  for (size_t i = 0; i < 32; i++) {
-    int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return cf_error(CONFIDENCE_EINVAL, "encryption key is not hexadecimal");
-    key[i] = (uint8_t)(hi << 4 | lo);
-  }
+  if (cf_hex_decode(hex, key, 32))
+    return cf_error(CONFIDENCE_EINVAL, "encryption key is not hexadecimal");
   return 0;
 }
 
@@ -114,7 +165,7 @@ static int parse_key(const char *hex, uint8_t key[32])
 static int decrypt_payload(const uint8_t *in, size_t len, const char *key_hex, uint8_t **out, size_t *out_len)
 {
   uint8_t key[32];
-  int rc = parse_key(key_hex, key);
+  int rc = cf_state_parse_key(key_hex, key);
   if (rc)
     return rc;
   if (len < GCM_NONCE)
@@ -154,6 +205,8 @@ typedef struct loaded {
   Confidence__Flags__Admin__V1__ResolverState *state;
   const uint8_t *wire; /* the ResolverState bytes, alive until free_loaded */
   size_t wire_len;
+  size_t budget;  /* in: the memory budget of the load */
+  size_t decoded; /* out: estimated bytes of the decoded protobuf */
 } loaded;
 
 static int unwrap_envelope(const uint8_t *p, size_t len, bool must, loaded *out)
@@ -168,12 +221,15 @@ static int unwrap_envelope(const uint8_t *p, size_t len, bool must, loaded *out)
     return must ? cf_error(CONFIDENCE_EPARSE, "malformed ClientResolverState protobuf (%zu bytes)", len) : 1;
   }
   int err = 0;
-  Confidence__Flags__Admin__V1__ResolverState *st = decode_state(env->state.data, env->state.len, &err);
+  Confidence__Flags__Admin__V1__ResolverState *st =
+      decode_state(env->state.data, env->state.len, out->budget, &out->decoded, &err);
   if (!st || (!must && st->n_flags == 0 && st->n_clients == 0)) {
     if (st)
       confidence__flags__admin__v1__resolver_state__free_unpacked(st, NULL);
     confidence__flags__admin__v1__client_resolver_state__free_unpacked(env, NULL);
-    return must ? err : 1;
+    /* An envelope whose state is too deep or too big is still an envelope:
+     * report that rather than retrying the bytes as a raw state. */
+    return must || (!st && err == CONFIDENCE_ELIMIT) ? err : 1;
   }
   out->envelope = env;
   out->state = st;
@@ -209,7 +265,7 @@ static int decode_input(const uint8_t *p, size_t len, const confidence_state_opt
     return cf_error(CONFIDENCE_EINVAL, "unknown state format %d", format);
   }
   int err = 0;
-  out->state = decode_state(p, len, &err);
+  out->state = decode_state(p, len, out->budget, &out->decoded, &err);
   out->wire = p;
   out->wire_len = len;
   return out->state ? 0 : err;
@@ -233,13 +289,13 @@ int confidence_state_load(const void *data, size_t len, const confidence_state_o
   if (!data && len)
     return cf_error(CONFIDENCE_EINVAL, "no state data given");
   confidence_state_options o = CONFIDENCE_STATE_OPTIONS_INIT;
-  if (opts) {
-    if (opts->version != CONFIDENCE_STATE_OPTIONS_VERSION)
-      return cf_error(CONFIDENCE_EINVAL, "unsupported confidence_state_options version %u", opts->version);
-    o = *opts;
-  }
+  int rc = read_options(opts, &o);
+  if (rc)
+    return rc;
+  size_t budget = o.memory_budget_bytes ? o.memory_budget_bytes : CONFIDENCE_STATE_DEFAULT_MEMORY_BUDGET;
   loaded l = {0};
-  int rc = decode_input(data ? data : (const void *)"", len, &o, &l);
+  l.budget = budget;
+  rc = decode_input(data ? data : (const void *)"", len, &o, &l);
   if (rc)
     return rc;
 
@@ -266,8 +322,14 @@ int confidence_state_load(const void *data, size_t len, const confidence_state_o
   if (!nd)
     st->log_destinations[0] = CONFIDENCE_LOG_DESTINATION_EDGE;
 
-  rc = cf_state_compile(l.state, l.wire, l.wire_len, account, st);
+  /* The decoded tree lives until compiling ends: both share the budget. */
+  rc = cf_state_compile(l.state, l.wire, l.wire_len, account, budget - l.decoded, st);
   free_loaded(&l);
+  if (!rc && st->arena.total > budget - l.decoded)
+    rc = cf_error(CONFIDENCE_ELIMIT,
+                  "the compiled state takes %zu bytes, over its memory budget of %zu bytes "
+                  "(confidence_state_options.memory_budget_bytes)",
+                  st->arena.total, budget);
   if (rc) {
     cf_arena_release(&st->arena);
     free(st);
@@ -285,33 +347,59 @@ int confidence_state_load_file(const char *path, const confidence_state_options 
     *out = NULL;
   if (!path || !out)
     return cf_error(CONFIDENCE_EINVAL, "path and out must not be NULL");
-  FILE *f = fopen(path, "rb");
-  if (!f)
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected
+   * below like every other file that is not regular. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
     return cf_error(CONFIDENCE_EIO, "cannot open %s: %s", path, strerror(errno));
-  size_t cap = 1 << 16, len = 0;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    int e = errno;
+    close(fd);
+    return cf_error(CONFIDENCE_EIO, "cannot stat %s: %s", path, strerror(e));
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    close(fd);
+    return cf_error(CONFIDENCE_EIO, "%s is not a regular file (%s)", path,
+                    S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO" : "a device or socket");
+  }
+  if (sb.st_size < 0 || (uint64_t)sb.st_size > CF_MAX_STATE_BYTES) {
+    close(fd);
+    return cf_error(CONFIDENCE_ELIMIT, "%s has %lld bytes, more than the %zu a state may have", path,
+                    (long long)sb.st_size, (size_t)CF_MAX_STATE_BYTES);
+  }
+  /* Read to EOF but never past the cap, in case the file grows meanwhile. */
+  size_t cap = (size_t)sb.st_size + 1, len = 0;
   uint8_t *buf = malloc(cap);
-  while (buf) {
-    len += fread(buf + len, 1, cap - len, f);
-    if (len < cap)
-      break;
-    uint8_t *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-    if (!nb) {
-      free(buf);
-      buf = NULL;
-      break;
+  int rc = buf ? 0 : cf_error(CONFIDENCE_ENOMEM, "out of memory reading %s", path);
+  while (!rc) {
+    if (len == cap) {
+      if (cap > CF_MAX_STATE_BYTES) {
+        rc = cf_error(CONFIDENCE_ELIMIT, "%s grew past the %zu bytes a state may have", path, (size_t)CF_MAX_STATE_BYTES);
+        break;
+      }
+      size_t ncap = cap * 2 > CF_MAX_STATE_BYTES + 1 ? CF_MAX_STATE_BYTES + 1 : cap * 2;
+      uint8_t *nb = realloc(buf, ncap);
+      if (!nb) {
+        rc = cf_error(CONFIDENCE_ENOMEM, "out of memory reading %s", path);
+        break;
+      }
+      buf = nb;
+      cap = ncap;
     }
-    buf = nb;
-    cap *= 2;
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n == 0)
+      break;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      rc = cf_error(CONFIDENCE_EIO, "error reading %s: %s", path, strerror(errno));
+    else
+      len += (size_t)n;
   }
-  int read_err = ferror(f);
-  fclose(f);
-  if (!buf)
-    return cf_error(CONFIDENCE_ENOMEM, "out of memory reading %s", path);
-  if (read_err) {
-    free(buf);
-    return cf_error(CONFIDENCE_EIO, "error reading %s", path);
-  }
-  int rc = confidence_state_load(buf, len, opts, out);
+  close(fd);
+  if (!rc)
+    rc = confidence_state_load(buf, len, opts, out);
   free(buf);
   return rc;
 }

@@ -3,6 +3,8 @@
  * segments with per-path cycle detection, bitsets and bloom filters.
  * Conversions are done lazily per element so no allocation is needed. */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,15 @@
 #include "resolve_internal.h"
 
 static const cf_str NULL_TEXT = {"null", 4};
+
+int cf_fatal(cf_eval *ev, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ev->res->error, sizeof ev->res->error, fmt, ap);
+  va_end(ap);
+  return CF_ERR_FATAL;
+}
 
 /* ---- hashing -------------------------------------------------------------- */
 
@@ -61,6 +72,36 @@ const confidence_value *cf_context_path(const confidence_value *ctx, const cf_st
     v = cf_value_get(v, path[i].s, path[i].len);
   }
   return v;
+}
+
+const confidence_value *cf_eval_path(const cf_eval *ev, const cf_str *path, uint32_t n)
+{
+  const confidence_value *m = ev->managed, *r = ev->context;
+  if (!m)
+    return cf_context_path(r, path, n);
+  /* Walk both trees. While `m` is set the effective node is merge(m, r): a
+   * struct, with r a struct or NULL. Once a managed value is not a struct
+   * (or is absent) the walk continues in one tree only. */
+  for (uint32_t i = 0; i < n; i++) {
+    const confidence_value *rv = r && r->type == CONFIDENCE_VALUE_STRUCT ? cf_value_get(r, path[i].s, path[i].len) : NULL;
+    if (!m) {
+      if (!r || r->type != CONFIDENCE_VALUE_STRUCT)
+        return NULL;
+      r = rv;
+      continue;
+    }
+    const confidence_value *mv = cf_value_get(m, path[i].s, path[i].len);
+    if (!mv) {
+      m = NULL, r = rv; /* request only below here */
+    } else if (mv->type == CONFIDENCE_VALUE_STRUCT) {
+      m = mv, r = rv && rv->type == CONFIDENCE_VALUE_STRUCT ? rv : NULL;
+    } else {
+      m = NULL, r = mv; /* a managed leaf replaces whatever the request had */
+    }
+  }
+  /* A merged struct is returned as its managed half: no rule looks inside
+   * a struct value, only at its kind. */
+  return m ? m : r;
 }
 
 /* ---- typed conversion (spec 3.7) ----------------------------------------- */
@@ -265,8 +306,11 @@ static int typed_elem(const cf_op *op, const confidence_value *e, unsigned char 
         return CF_TRUE;
     return CF_FALSE;
   case CF_OP_RANGE: {
+    /* 0.23.1: a range with no bounds matches nothing, null and lists too. */
+    if (!op->start && !op->end)
+      return CF_FALSE;
     if (e && e->type == CONFIDENCE_VALUE_LIST) /* lists never compare */
-      return (!op->start && !op->end) ? CF_TRUE : CF_FALSE;
+      return CF_FALSE;
     conv c;
     convert_scalar(e, expect, &c);
     return in_range(&c.v, op);
@@ -294,6 +338,21 @@ static int strict_elem(const cf_op *op, const confidence_value *e)
   return text_match(op, (cf_str){e->u.s.ptr, (uint32_t)e->u.s.len});
 }
 
+static bool is_nullish(const confidence_value *v) { return !v || v->type == CONFIDENCE_VALUE_NULL; }
+
+/* 0.26.1's top-level `eq <unset>` ("is null"): missing, null, or a list with
+ * a null element; lists are not looked into further. */
+static bool is_null_match(const confidence_value *v)
+{
+  if (is_nullish(v))
+    return true;
+  if (v->type == CONFIDENCE_VALUE_LIST)
+    for (size_t i = 0; i < v->u.list.n; i++)
+      if (v->u.list.items[i]->type == CONFIDENCE_VALUE_NULL)
+        return true;
+  return false;
+}
+
 /* Evaluates a rule over the context values C (spec 3.7 step 2). */
 static int eval_over(const cf_crit *cr, const confidence_value *v)
 {
@@ -301,6 +360,10 @@ static int eval_over(const cf_crit *cr, const confidence_value *v)
   bool is_list = v && v->type == CONFIDENCE_VALUE_LIST;
   size_t n = is_list ? v->u.list.n : 1;
   bool any = op->kind != CF_OP_ALL;
+  if (op->kind == CF_OP_EQ && op->eq && op->eq->kind == CF_TV_UNSET)
+    return is_null_match(v);
+  if (!any && is_nullish(v))
+    n = 0; /* 0.23.1: `all` over a missing or null attribute is vacuously true */
   const cf_op *elem_op = op;
   if (op->kind == CF_OP_ANY || op->kind == CF_OP_ALL) {
     if (!op->inner)
@@ -325,10 +388,45 @@ static int eval_over(const cf_crit *cr, const confidence_value *v)
 
 static int eval_attribute(cf_eval *ev, const cf_crit *cr)
 {
-  const confidence_value *v = cf_context_path(ev->context, cr->path, cr->n_path);
-  if (!cr->strict && cr->expect == CF_TV_NUMBER && !numbers_parse(v))
+  const confidence_value *v = cf_eval_path(ev, cr->path, cr->n_path);
+  if (!cr->strict && cr->expect == CF_TV_NUMBER && !numbers_parse(v)) {
+    CF_TRACE(ev, .kind = CF_TRACE_CRITERION, .crit = cr, .value = v, .result = CF_ERR_FATAL, .depth = ev->depth);
     return cf_fatal(ev, "internal error: context attribute '%s' is not a number", cr->path[0].s);
-  return eval_over(cr, v);
+  }
+  int r = eval_over(cr, v);
+  CF_TRACE(ev, .kind = CF_TRACE_CRITERION, .crit = cr, .value = v, .result = r, .depth = ev->depth);
+  return r;
+}
+
+size_t cf_coerced_text(const cf_crit *cr, const confidence_value *e, char *buf, size_t cap)
+{
+  if (!cap)
+    return 0;
+  if (e && e->type == CONFIDENCE_VALUE_LIST)
+    return (size_t)snprintf(buf, cap, "(a list: not compared)");
+  if (cr->strict) {
+    if (e && e->type == CONFIDENCE_VALUE_STRING)
+      return (size_t)snprintf(buf, cap, "string \"%s\"", e->u.s.ptr);
+    return (size_t)snprintf(buf, cap, "(not a string: matches nothing)");
+  }
+  conv c;
+  convert_scalar(e, cr->expect, &c);
+  const cf_tval *v = &c.v;
+  switch (v->kind) {
+  case CF_TV_BOOL: return (size_t)snprintf(buf, cap, "bool %s", v->b ? "true" : "false");
+  case CF_TV_NUMBER: {
+    char num[CF_NUMBUF];
+    cf_fmt_f64(v->n, num);
+    return (size_t)snprintf(buf, cap, "number %s", num);
+  }
+  case CF_TV_STRING: return (size_t)snprintf(buf, cap, "string \"%.*s\"", (int)v->s.len, v->s.s);
+  case CF_TV_VERSION:
+    return (size_t)snprintf(buf, cap, "version %llu.%llu.%llu", (unsigned long long)v->ver[0],
+                            (unsigned long long)v->ver[1], (unsigned long long)v->ver[2]);
+  case CF_TV_TIMESTAMP:
+    return (size_t)snprintf(buf, cap, "timestamp %lld s %d ns", (long long)v->ts.secs, (int)v->ts.nanos);
+  default: return (size_t)snprintf(buf, cap, "(no value of the expected type)");
+  }
 }
 
 /* ---- materializations (spec 3.2) ---------------------------------------- */
@@ -413,12 +511,11 @@ static int eval_criterion(cf_eval *ev, const cf_crit *cr, const cf_unit *unit)
     ev->depth = saved;
     return r;
   }
-  case CF_CRIT_MATSEG:
-    if (!unit->present)
-      return CF_FALSE;
-    if (cr->bloom)
-      return bloom_contains(cr->bloom, unit);
-    return cf_mat_inclusion(ev, cr->matseg, unit);
+  case CF_CRIT_MATSEG: {
+    int r = !unit->present ? CF_FALSE : cr->bloom ? bloom_contains(cr->bloom, unit) : cf_mat_inclusion(ev, cr->matseg, unit);
+    CF_TRACE(ev, .kind = CF_TRACE_MATSEG, .crit = cr, .unit = unit, .result = r, .depth = ev->depth);
+    return r;
+  }
   default:
     return CF_FALSE;
   }
@@ -471,15 +568,24 @@ static int segment_match_path(cf_eval *ev, const cf_segment *seg, const cf_unit 
     ev->fatal_code = CONFIDENCE_ELIMIT;
     return cf_fatal(ev, "targeting evaluates more than %d segments", CF_MAX_SEGMENT_EVALS);
   }
+  int depth = ev->depth;
   ev->path[ev->depth++] = seg;
   int t = seg->expr ? eval_expr(ev, seg->expr, unit) : CF_TRUE;
-  if (t <= CF_FALSE || !seg->bits)
+  if (t <= CF_FALSE || !seg->bits) {
+    CF_TRACE(ev, .kind = CF_TRACE_SEGMENT, .segment = seg, .unit = unit, .result = t, .depth = depth, .bit = -1,
+             .bit_ok = true);
     return t;
+  }
+  int64_t bit = -1;
+  bool ok = seg->all_ones;
   if (unit->present) {
     uint64_t i = cf_unit_bucket(&ev->st->salt_key, unit, 1000000);
-    return i < seg->n_bits && bit_at(seg->bits, i) ? t : CF_FALSE;
+    bit = (int64_t)i;
+    ok = i < seg->n_bits && bit_at(seg->bits, i);
   }
-  return seg->all_ones ? t : CF_FALSE;
+  CF_TRACE(ev, .kind = CF_TRACE_SEGMENT, .segment = seg, .unit = unit, .result = t, .depth = depth, .bit = bit,
+           .bit_ok = ok);
+  return ok ? t : CF_FALSE;
 }
 
 int cf_segment_match(cf_eval *ev, const cf_segment *seg, const cf_unit *unit)
@@ -494,5 +600,8 @@ int cf_targeting_match(cf_eval *ev, const cf_segment *seg, const cf_unit *unit)
   if (!seg->expr)
     return CF_TRUE;
   /* The segment itself is not on the path here (reference: empty visited). */
-  return eval_expr(ev, seg->expr, unit);
+  int t = eval_expr(ev, seg->expr, unit);
+  CF_TRACE(ev, .kind = CF_TRACE_SEGMENT, .segment = seg, .unit = unit, .result = t, .depth = 0, .bit = -1,
+           .bit_ok = true, .note = "targeting only (sticky assignment)");
+  return t;
 }

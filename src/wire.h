@@ -33,4 +33,15 @@ static inline size_t cf_wire_put_varint(uint8_t *out, uint64_t v)
   return n;
 }
 
+/* Largest tag + length header of a length-delimited field. */
+#define CF_WIRE_MAX_LEN_HEADER 15
+
+/* Writes the tag (wire type 2) and length of a length-delimited field;
+ * returns the bytes written (at most CF_WIRE_MAX_LEN_HEADER). */
+static inline size_t cf_wire_put_len_header(uint8_t *out, uint32_t field, uint64_t len)
+{
+  size_t n = cf_wire_put_varint(out, (uint64_t)field << 3 | 2);
+  return n + cf_wire_put_varint(out + n, len);
+}
+
 #endif

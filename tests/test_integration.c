@@ -319,8 +319,8 @@ static void test_exposures_and_updates(void)
   CHECK(off_sent - x_off == off); /* user-x polled v1 (off) until the switch */
   CHECK(on_sent - x_sent == on);
   CHECK(applied_count(&s, "flags/new-checkout", NULL, "user-7") == 1);
-  confidence_provider_stats st;
-  confidence_provider_read_stats(p, &st);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(p, &st) == 0);
   CHECK(st.exposures_dropped == 0);
   CHECK((json_int_t)st.exposures_sent == summary_int(&s, "flag_assigned"));
   pthread_mutex_lock(&ev.mu);
@@ -355,11 +355,11 @@ static void test_cdn_faults(void)
       "{\"cdn\": {\"mode\": \"truncate\"}}",
   };
   for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
-    confidence_provider_stats before, after;
-    confidence_provider_read_stats(p, &before);
+    confidence_provider_stats before = CONFIDENCE_PROVIDER_STATS_INIT, after = CONFIDENCE_PROVIDER_STATS_INIT;
+    CHECK(confidence_provider_read_stats(p, &before) == 0);
     set_faults(&s, faults[i]);
     CHECK(wait_for(p, CONFIDENCE_STATUS_STALE, 8000));
-    confidence_provider_read_stats(p, &after);
+    CHECK(confidence_provider_read_stats(p, &after) == 0);
     CHECK(after.state_fetch_failures > before.state_fetch_failures);
     /* The good state keeps serving, flagged as stale. */
     confidence_details *d = confidence_details_new();
@@ -426,8 +426,8 @@ static void test_log_faults(void)
   for (int i = 0; i < 40; i++)
     confidence_provider_get_bool(p, "new-checkout.enabled", se, 0, NULL);
   CHECK(confidence_provider_flush(p, 15000) != 0);
-  confidence_provider_stats st;
-  confidence_provider_read_stats(p, &st);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(p, &st) == 0);
   CHECK(st.exposures_dropped == 15);
   CHECK(st.exposures_queued == 25);
   set_faults(&s, "{}");

@@ -1040,16 +1040,27 @@ static void test_eq(void)
   EXPECT(st, "{\"x\":0}", N);
   confidence_state_unref(st);
 
-  /* eq of a Value with no kind never matches ("is null" segments); its
-   * negation always does. */
+  /* eq of a Value with no kind is "is null" since resolver 0.26.1 (it never
+   * matched before): missing, null, or a list with a top-level null; its
+   * negation is the exact complement. */
   st = crit_state(c_eq("x", tv_unset()));
-  EXPECT(st, "{}", N);
-  EXPECT(st, "{\"x\":null}", N);
+  EXPECT(st, "{}", M);
+  EXPECT(st, "{\"x\":null}", M);
+  EXPECT(st, "{\"x\":[50,null]}", M);
   EXPECT(st, "{\"x\":\"a\"}", N);
+  EXPECT(st, "{\"x\":\"null\"}", N);
+  EXPECT(st, "{\"x\":[]}", N);
+  EXPECT(st, "{\"x\":[[null]]}", N);
+  EXPECT(st, "{\"x\":{}}", N);
   confidence_state_unref(st);
   st = not_crit_state(c_eq("x", tv_unset()));
-  EXPECT(st, "{}", M);
+  EXPECT(st, "{}", N);
+  EXPECT(st, "{\"x\":[null]}", N);
   EXPECT(st, "{\"x\":1}", M);
+  confidence_state_unref(st);
+  /* ...but only at the top level: as an inner rule it matches no element. */
+  st = crit_state(c_any("x", i_eq(tv_unset())));
+  EXPECT(st, "{\"x\":[null]}", N);
   confidence_state_unref(st);
 
   /* An EqRule without a value is unrecognized: the rule is skipped, even
@@ -1154,14 +1165,25 @@ static void test_range(void)
   st = crit_state(c_range("x", NULL, 0, tv_num(5), 1));
   EXPECT(st, "{\"x\":5}", M);
   confidence_state_unref(st);
-  /* No bounds: matches every element, so anything but an empty list. */
+  /* No bounds: matches nothing since resolver 0.23.1 (before: anything but
+   * an empty list); `all` over it holds only vacuously. */
   st = crit_state(c_range("x", NULL, 0, NULL, 0));
-  EXPECT(st, "{\"x\":1}", M);
-  EXPECT(st, "{\"x\":\"anything\"}", M);
-  EXPECT(st, "{}", M);
-  EXPECT(st, "{\"x\":[1,2]}", M);
-  EXPECT(st, "{\"x\":[[]]}", M); /* one element (a list): still matches */
+  EXPECT(st, "{\"x\":1}", N);
+  EXPECT(st, "{\"x\":\"anything\"}", N);
+  EXPECT(st, "{}", N);
+  EXPECT(st, "{\"x\":[1,2]}", N);
+  EXPECT(st, "{\"x\":[[]]}", N);
   EXPECT(st, "{\"x\":[]}", N);
+  confidence_state_unref(st);
+  st = not_crit_state(c_range("x", NULL, 0, NULL, 0));
+  EXPECT(st, "{}", M);
+  EXPECT(st, "{\"x\":[]}", M);
+  confidence_state_unref(st);
+  st = crit_state(c_all("x", i_range(NULL, 0, NULL, 0)));
+  EXPECT(st, "{}", M);
+  EXPECT(st, "{\"x\":[]}", M);
+  EXPECT(st, "{\"x\":[null]}", N);
+  EXPECT(st, "{\"x\":50}", N);
   confidence_state_unref(st);
   /* Strings compare byte-wise; numbers and "null" fall inside string ranges. */
   st = crit_state(c_range("x", tv_str("b"), 1, tv_str("d"), 0));
@@ -1367,7 +1389,9 @@ static void test_string_ops(void)
   EXPECT(st, "{\"x\":[\"ab\",1]}", N);
   EXPECT(st, "{\"x\":[\"ab\",\"ba\"]}", N);
   EXPECT(st, "{\"x\":[]}", M);
-  EXPECT(st, "{}", N); /* [placeholder] */
+  EXPECT(st, "{}", M); /* missing is an empty list for `all` (0.23.1) */
+  EXPECT(st, "{\"x\":null}", M);
+  EXPECT(st, "{\"x\":true}", N); /* [placeholder] */
   EXPECT(st, "{\"x\":\"ab\"}", M);
   confidence_state_unref(st);
   st = crit_state(c_any("x", i_text('e', "z")));
@@ -1396,14 +1420,15 @@ static void test_any_all(void)
   EXPECT(st, "{\"x\":[1,50]}", M);
   EXPECT(st, "{\"x\":[1,500]}", N);
   EXPECT(st, "{\"x\":[]}", M); /* all over nothing */
-  EXPECT(st, "{}", N);         /* ["null"] */
-  EXPECT(st, "{\"x\":null}", N);
+  EXPECT(st, "{}", M);         /* missing and null are empty lists (0.23.1) */
+  EXPECT(st, "{\"x\":null}", M);
+  EXPECT(st, "{\"x\":[null]}", N);
   EXPECT(st, "{\"x\":50}", M);
   EXPECT(st, "{\"x\":[\"10\",\"20\"]}", M);
   EXPECT(st, "{\"x\":[10,\"text\",50]}", ERES);
   confidence_state_unref(st);
   st = not_crit_state(c_all("x", i_range(tv_num(0), 1, tv_num(100), 1)));
-  EXPECT(st, "{}", M);
+  EXPECT(st, "{}", N);
   EXPECT(st, "{\"x\":[1,101]}", M);
   EXPECT(st, "{\"x\":[1,2]}", N);
   confidence_state_unref(st);
@@ -1526,10 +1551,9 @@ static void discover_then_resume_at(int line, Expr *e, int want_first, int want_
   int susp = confidence_resolve_result_suspended(g_res);
   int ok = got == want_first && susp == want_suspend;
   if (ok && want_suspend) {
-    confidence_materialization_record r = {0};
-    ok = confidence_resolve_result_read_count(g_res) == 1 && confidence_resolve_result_read_at(g_res, 0, &r) == 0 &&
-         strcmp(r.unit, "u1") == 0 && strcmp(r.materialization, MATSEG) == 0 && strcmp(r.rule, "") == 0 &&
-         strcmp(r.variant, "") == 0;
+    const confidence_materialization_record *r = confidence_resolve_result_read_at(g_res, 0);
+    ok = confidence_resolve_result_read_count(g_res) == 1 && r && strcmp(r->unit, "u1") == 0 &&
+         strcmp(r->materialization, MATSEG) == 0 && strcmp(r->rule, "") == 0 && strcmp(r->variant, "") == 0;
   }
   if (ok && !want_suspend)
     ok = confidence_resolve_result_read_count(g_res) == 0;
@@ -2160,14 +2184,16 @@ static void test_rule_loop(void)
   CHECK(confidence_resolved_flag_should_apply(g_flag));
   CHECK(confidence_resolved_flag_fallthrough_count(g_flag) == 1);
   confidence_fallthrough ft = {0};
-  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0, &ft) == 0);
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0) != NULL);
+  ft = *confidence_resolved_flag_fallthrough_at(g_flag, 0);
   CHECK_STR(ft.rule, RULE1);
   CHECK_STR(ft.assignment_id, "ft1");
   CHECK_STR(ft.targeting_key, "user1");
   CHECK_STR(ft.targeting_key_selector, "");
-  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 1, &ft) != 0);
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 1) == NULL);
   EXPECT(st, "{}", M); /* no unit: full ranges still assign */
-  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0, &ft) == 0);
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0) != NULL);
+  ft = *confidence_resolved_flag_fallthrough_at(g_flag, 0);
   CHECK_STR(ft.targeting_key, "");
   confidence_state_unref(st);
 
@@ -2183,7 +2209,8 @@ static void test_rule_loop(void)
   CHECK(confidence_resolved_flag_should_apply(g_flag));
   CHECK(confidence_resolved_flag_value(g_flag) == NULL);
   CHECK_STR(variant_of(), "");
-  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0, &ft) == 0);
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0) != NULL);
+  ft = *confidence_resolved_flag_fallthrough_at(g_flag, 0);
   CHECK_STR(ft.targeting_key, "unit-7");
   CHECK_STR(ft.targeting_key_selector, "k");
   EXPECT(st, "{}", N);
@@ -2237,9 +2264,11 @@ static void test_rule_loop(void)
   st = st_load(s);
   EXPECT(st, USER1, M);
   CHECK(confidence_resolved_flag_fallthrough_count(g_flag) == 2);
-  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0, &ft) == 0);
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 0) != NULL);
+  ft = *confidence_resolved_flag_fallthrough_at(g_flag, 0);
   CHECK_STR(ft.assignment_id, "fa");
-  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 1, &ft) == 0);
+  CHECK(confidence_resolved_flag_fallthrough_at(g_flag, 1) != NULL);
+  ft = *confidence_resolved_flag_fallthrough_at(g_flag, 1);
   CHECK_STR(ft.assignment_id, "fb");
   CHECK_STR(ft.rule, "flags/f/rules/ft-b");
   confidence_state_unref(st);
@@ -2563,8 +2592,10 @@ static int resolve_static(const confidence_state *st, const char *ctx, const con
 
 static int record_is(int write, size_t i, const char *unit, const char *mat, const char *rule, const char *variant)
 {
-  confidence_materialization_record r = {0};
-  int rc = write ? confidence_resolve_result_write_at(g_res, i, &r) : confidence_resolve_result_read_at(g_res, i, &r);
+  const confidence_materialization_record *rp =
+      write ? confidence_resolve_result_write_at(g_res, i) : confidence_resolve_result_read_at(g_res, i);
+  confidence_materialization_record r = rp ? *rp : (confidence_materialization_record){0};
+  int rc = rp ? 0 : -1;
   int ok = rc == 0 && strcmp(r.unit, unit) == 0 && strcmp(r.materialization, mat) == 0 && strcmp(r.rule, rule) == 0 &&
            strcmp(r.variant, variant) == 0;
   if (!ok && rc == 0)
@@ -2731,8 +2762,7 @@ static void test_materializations(void)
       CHECK(confidence_resolve_result_read_count(g_res) == 1);
       CHECK(record_is(0, 0, "user1", MAT_R, RULE1, ""));
       CHECK(confidence_resolve_result_find(g_res, FLAG) == NULL);
-      confidence_materialization_record out;
-      CHECK(confidence_resolve_result_read_at(g_res, 1, &out) == CONFIDENCE_EINVAL);
+      CHECK(confidence_resolve_result_read_at(g_res, 1) == NULL);
       int rc = confidence_resolve_resume(st, &req, &sticky_off, with_record ? 1 : 0, g_res);
       CHECK(rc == 0);
       CHECK(!confidence_resolve_result_suspended(g_res));

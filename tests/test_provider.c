@@ -240,8 +240,8 @@ static void test_exposures(void)
   pthread_mutex_lock(&f.mu);
   CHECK(f.events == 127);
   pthread_mutex_unlock(&f.mu);
-  confidence_provider_stats st;
-  confidence_provider_read_stats(p, &st);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(p, &st) == 0);
   CHECK(st.exposures_sent == 127);
   CHECK(st.exposures_dropped == 0);
   CHECK(st.evaluations == 137);
@@ -263,8 +263,8 @@ static void test_queue_bound(void)
   for (int i = 0; i < 80; i++)
     confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL);
   confidence_provider_flush(p, 300); /* fails: the sink is down */
-  confidence_provider_stats st;
-  confidence_provider_read_stats(p, &st);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(p, &st) == 0);
   CHECK(st.exposures_dropped == 30);
   CHECK(st.exposures_queued == 50);
   f.fail_next = 0;

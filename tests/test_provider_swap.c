@@ -112,8 +112,8 @@ int main(int argc, char **argv)
   CHECK(atomic_load(&answered_on) > 0);  /* both states were seen */
   CHECK(atomic_load(&answered_off) > 0);
   CHECK(confidence_provider_shutdown(provider, 10000) == 0);
-  confidence_provider_stats st;
-  confidence_provider_read_stats(provider, &st);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(provider, &st) == 0);
   CHECK(st.evaluations == (uint64_t)atomic_load(&evaluations) * 2);
   /* Every evaluation was either delivered or counted as dropped (a ring
    * can overflow under this load; nothing vanishes silently). */

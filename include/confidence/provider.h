@@ -39,8 +39,10 @@ typedef struct confidence_event {
   size_t flags_changed_count;
 } confidence_event;
 
-/* Called on the provider's sync thread; must not block for long and must
- * not call confidence_provider_shutdown/free. */
+/* Called on the provider's sync thread, and for the bootstrap state on the
+ * thread calling confidence_provider_start; never on an evaluating thread.
+ * Must not block for long and must not call confidence_provider_shutdown
+ * or _free. */
 typedef void (*confidence_event_fn)(const confidence_event *event, void *user_data);
 
 typedef enum confidence_log_level {
@@ -50,8 +52,9 @@ typedef enum confidence_log_level {
   CONFIDENCE_LOG_ERROR = 3
 } confidence_log_level;
 
-/* Called from background threads only (never from evaluation). Messages
- * never contain the client secret. */
+/* Called from the provider's background threads and from the thread
+ * calling confidence_provider_start (bootstrap messages); never from an
+ * evaluation. Messages never contain the client secret. */
 typedef void (*confidence_log_fn)(int level, const char *message, void *user_data);
 
 #define CONFIDENCE_PROVIDER_OPTIONS_VERSION 1
@@ -83,27 +86,38 @@ typedef struct confidence_provider_options {
   /* NULL: the built-in libcurl transport. See confidence/sys/transport.h. */
   const struct confidence_transport *transport;
 } confidence_provider_options;
-/* Designated initializer: every other field is zero (default). */
-#define CONFIDENCE_PROVIDER_OPTIONS_INIT {.version = CONFIDENCE_PROVIDER_OPTIONS_VERSION}
+/* Every other field zero (its default); valid C and C++. */
+#define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}
 
+/* Zeroes the fields of `version` and sets it. Returns 0 or
+ * CONFIDENCE_EINVAL (NULL, or a version this library does not know). */
 CONFIDENCE_API int confidence_provider_options_init(confidence_provider_options *opts, unsigned version);
 
 /* Creates a provider (no threads, no I/O yet). Strings in `opts` are
- * copied. On success *out is owned: free with confidence_provider_free. */
+ * copied; `opts->transport` must stay valid until the provider is freed.
+ * On success *out is owned: free with confidence_provider_free. Returns 0,
+ * CONFIDENCE_EINVAL (missing secret, malformed encryption key, unknown
+ * options or transport version; see confidence_last_error_message) or
+ * CONFIDENCE_ENOMEM. */
 CONFIDENCE_API int confidence_provider_new(const confidence_provider_options *opts, confidence_provider **out);
 
 /* Starts the background threads. timeout_ms 0 returns at once; otherwise
  * waits up to timeout_ms for READY and returns 0 if ready, CONFIDENCE_ETIMEDOUT
- * if not yet (the provider keeps trying in the background either way). */
+ * if not yet (the provider keeps trying in the background either way).
+ * Other returns: CONFIDENCE_EINVAL (NULL), CONFIDENCE_ENOMEM (threads). */
 CONFIDENCE_API int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms);
 CONFIDENCE_API int confidence_provider_status(const confidence_provider *p);
 
 /* Sends every exposure queued so far; waits up to timeout_ms. Returns 0 when
- * all were delivered, CONFIDENCE_ETIMEDOUT or CONFIDENCE_EIO otherwise. */
+ * all were delivered, CONFIDENCE_ETIMEDOUT (not within timeout_ms),
+ * CONFIDENCE_ENETWORK (a send failed; they stay queued) or CONFIDENCE_EINVAL
+ * (NULL, not started, or shut down). */
 CONFIDENCE_API int confidence_provider_flush(confidence_provider *p, uint32_t timeout_ms);
 
 /* Stops the threads and sends everything still queued, within timeout_ms.
- * Idempotent. Evaluations after shutdown return defaults (NOT_READY). */
+ * Idempotent. Evaluations after shutdown return defaults (NOT_READY).
+ * Returns 0, CONFIDENCE_ETIMEDOUT (threads or sends not done in time),
+ * CONFIDENCE_ENETWORK (exposures left undelivered) or CONFIDENCE_EINVAL. */
 CONFIDENCE_API int confidence_provider_shutdown(confidence_provider *p, uint32_t timeout_ms);
 
 /* Shuts down (if needed, with a 5 s budget) and frees. NULL is a no-op.
@@ -114,8 +128,10 @@ CONFIDENCE_API void confidence_provider_free(confidence_provider *p);
  * (confidence_state_unref); NULL when NOT_READY. */
 CONFIDENCE_API confidence_state *confidence_provider_state(confidence_provider *p);
 
-/* Counters for monitoring. */
+/* Counters for monitoring, filled by confidence_provider_read_stats. */
+#define CONFIDENCE_PROVIDER_STATS_VERSION 1
 typedef struct confidence_provider_stats {
+  unsigned version; /* set by the caller (CONFIDENCE_PROVIDER_STATS_INIT) */
   uint64_t evaluations;
   uint64_t exposures_queued;
   uint64_t exposures_sent;
@@ -127,7 +143,10 @@ typedef struct confidence_provider_stats {
    * resolve counters were lost to a full ring. */
   uint64_t resolve_counts_dropped;
 } confidence_provider_stats;
-CONFIDENCE_API void confidence_provider_read_stats(const confidence_provider *p, confidence_provider_stats *out);
+#define CONFIDENCE_PROVIDER_STATS_INIT {CONFIDENCE_PROVIDER_STATS_VERSION}
+/* Copies the counters into *out, writing only the fields of out->version.
+ * Returns 0 or CONFIDENCE_EINVAL (NULL, unknown version). */
+CONFIDENCE_API int confidence_provider_read_stats(const confidence_provider *p, confidence_provider_stats *out);
 
 /* ---- evaluation ------------------------------------------------------------ */
 
@@ -176,8 +195,8 @@ CONFIDENCE_API const char *confidence_details_variant(const confidence_details *
  * such as "rule", "segment", "assignment_id"; never NULL. */
 CONFIDENCE_API const confidence_value *confidence_details_metadata(const confidence_details *d);
 
-/* Typed getters. `flag_key` is "flag-name" or "flag-name.path.to.value"
- * ("flags/" is added). `context` is a struct (or NULL); its
+/* Typed getters. `flag_key` is "flag-name" or "flag-name.path.to.value",
+ * with or without the "flags/" prefix of the flag's resource name. `context` is a struct (or NULL); its
  * "_confidence_skip_apply": true suppresses the exposure for this call.
  * They never fail outward: on any problem they return the default and,
  * when `details` is given, the reason and error code. `details` may be NULL. */

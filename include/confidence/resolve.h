@@ -39,7 +39,10 @@ typedef enum confidence_materialization_mode {
   CONFIDENCE_MATERIALIZATIONS_DISCOVER = 2
 } confidence_materialization_mode;
 
-/* One sticky assignment or segment membership. Strings are borrowed. An
+/* One sticky assignment or segment membership. Strings are borrowed. In a
+ * request (materializations, resume records) an array of these has the
+ * layout of the request's version; the library hands records out as
+ * borrowed pointers, so the struct can grow. An
  * inclusion (materialized segment membership) has rule "" and variant "".
  * Units are targeting keys and may hold NUL bytes: set unit_len then (0
  * means strlen(unit)); records the library hands out always set it. */
@@ -65,7 +68,7 @@ typedef struct confidence_resolve_request {
   const confidence_materialization_record *materializations;
   size_t materialization_count;
 } confidence_resolve_request;
-#define CONFIDENCE_RESOLVE_REQUEST_INIT {CONFIDENCE_RESOLVE_REQUEST_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0}
+#define CONFIDENCE_RESOLVE_REQUEST_INIT {CONFIDENCE_RESOLVE_REQUEST_VERSION}
 
 /* A reusable result buffer: create one per thread and reuse it so resolves
  * do not allocate. Not thread-safe itself. */
@@ -88,9 +91,10 @@ CONFIDENCE_API int confidence_resolve(const confidence_state *st, const confiden
 /* In DISCOVER mode: nonzero when flags wait for materializations. */
 CONFIDENCE_API int confidence_resolve_result_suspended(const confidence_resolve_result *res);
 CONFIDENCE_API size_t confidence_resolve_result_read_count(const confidence_resolve_result *res);
-/* Fills *out with borrowed strings. Returns 0 or CONFIDENCE_EINVAL. */
-CONFIDENCE_API int confidence_resolve_result_read_at(const confidence_resolve_result *res, size_t i,
-                                                     confidence_materialization_record *out);
+/* The i-th record to read (rule "" for an inclusion read), borrowed from
+ * `res` like everything it hands out; NULL when i is out of range. */
+CONFIDENCE_API const confidence_materialization_record *
+confidence_resolve_result_read_at(const confidence_resolve_result *res, size_t i);
 /* Finishes a suspended resolve with the records read from the store (the
  * complete set for the units asked about). `req` must be the same request.
  * Flags resolved in the first round are kept. */
@@ -100,8 +104,9 @@ CONFIDENCE_API int confidence_resolve_resume(const confidence_state *st, const c
 
 /* Materializations the store should persist after this resolve. */
 CONFIDENCE_API size_t confidence_resolve_result_write_count(const confidence_resolve_result *res);
-CONFIDENCE_API int confidence_resolve_result_write_at(const confidence_resolve_result *res, size_t i,
-                                                      confidence_materialization_record *out);
+/* The i-th record to write, borrowed from `res`; NULL when out of range. */
+CONFIDENCE_API const confidence_materialization_record *
+confidence_resolve_result_write_at(const confidence_resolve_result *res, size_t i);
 
 /* Message of the last failed call on `res` ("" if none). Secrets masked. */
 CONFIDENCE_API const char *confidence_resolve_result_error(const confidence_resolve_result *res);
@@ -140,8 +145,9 @@ typedef struct confidence_fallthrough {
   const char *targeting_key_selector;
 } confidence_fallthrough;
 CONFIDENCE_API size_t confidence_resolved_flag_fallthrough_count(const confidence_resolved_flag *f);
-CONFIDENCE_API int confidence_resolved_flag_fallthrough_at(const confidence_resolved_flag *f, size_t i,
-                                                           confidence_fallthrough *out);
+/* Borrowed from the result that holds `f`; NULL when i is out of range. */
+CONFIDENCE_API const confidence_fallthrough *confidence_resolved_flag_fallthrough_at(const confidence_resolved_flag *f,
+                                                                                    size_t i);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,8 @@ typedef struct confidence_http_response {
   char error[256]; /* why the exchange failed, when status == 0 */
 } confidence_http_response;
 
+/* A vtable: `version` is checked (1..CONFIDENCE_TRANSPORT_VERSION) when a
+ * provider is created; exchange and free_response are required. */
 #define CONFIDENCE_TRANSPORT_VERSION 1
 typedef struct confidence_transport {
   unsigned version;
@@ -50,6 +52,10 @@ typedef struct confidence_transport {
   /* Releases what exchange allocated in `resp`. */
   void (*free_response)(confidence_http_response *resp, void *user_data);
   void *user_data;
+  /* Optional: called once with user_data when the provider that accepted
+   * this transport is freed (or its creation failed after accepting it).
+   * The vtable itself must stay valid until then. */
+  void (*free)(void *user_data);
 } confidence_transport;
 
 /* The built-in libcurl transport (static; never free it). */

@@ -1,0 +1,207 @@
+/* Exposure delivery, on two threads:
+ *  - the drainer moves exposure records out of the evaluating threads'
+ *    rings into the flag log and frees retired states; it never waits on
+ *    the network, so rings keep draining while a send is slow or retrying;
+ *  - the sender ships WriteFlagLogsRequest batches (gRPC edge or HTTP
+ *    ingest, primary then fallback) every log interval, early when the
+ *    queue is half full, and on flush. */
+#define _GNU_SOURCE /* syscall(SYS_gettid) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "net.h"
+#include "provider_internal.h"
+#include "wire.h"
+
+#define LOG_METHOD "/confidence.flags.resolver.v1.InternalFlagLoggerService/ClientWriteFlagLogs"
+#define DRAIN_INTERVAL_MS 50
+#define BUSY_DRAIN_INTERVAL_MS 2
+
+/* Field numbers of confidence.flags.resolver.v1.IngestFlagLogsRequest
+ * (checked against the generated descriptor in test_wire_fields). */
+enum { INGEST_FIELD_ACCOUNT_ID = 1, INGEST_FIELD_BATCH = 2 };
+
+/* Sleeps between gRPC retries, giving up at the deadline. */
+typedef struct retry_clock {
+  confidence_provider *p;
+  int64_t deadline_ms;
+} retry_clock;
+
+static bool retry_sleep(uint32_t ms, void *user_data)
+{
+  retry_clock *rc = user_data;
+  int64_t until = cf_deadline_in(ms);
+  if (rc->deadline_ms != CF_NO_DEADLINE && until > rc->deadline_ms)
+    return false;
+  /* During a normal run a stop request cuts the wait; at shutdown the
+   * deadline alone bounds it. */
+  pthread_mutex_lock(&rc->p->mu);
+  bool stopping_already = rc->p->stopping;
+  pthread_mutex_unlock(&rc->p->mu);
+  while (cf_clock_ms() < until) {
+    cf_sleep_ms(2);
+    pthread_mutex_lock(&rc->p->mu);
+    bool cut = !stopping_already && rc->p->stopping;
+    pthread_mutex_unlock(&rc->p->mu);
+    if (cut)
+      return false;
+  }
+  return true;
+}
+
+/* HTTP ingest: IngestFlagLogsRequest{account_id, batch}, the batch being
+ * the already serialised WriteFlagLogsRequest. */
+static bool send_ingest(confidence_provider *p, const char *auth, const cf_batch *b, uint32_t timeout_ms)
+{
+  pthread_mutex_lock(&p->mu);
+  char *account = strdup(p->log_account ? p->log_account : (p->account_id ? p->account_id : ""));
+  pthread_mutex_unlock(&p->mu);
+  size_t alen = account ? strlen(account) : 0;
+  uint8_t *body = account ? malloc(alen + b->len + 2 * CF_WIRE_MAX_LEN_HEADER) : NULL;
+  bool ok = false;
+  if (body) {
+    size_t o = cf_wire_put_len_header(body, INGEST_FIELD_ACCOUNT_ID, alen);
+    memcpy(body + o, account, alen);
+    o += alen;
+    o += cf_wire_put_len_header(body + o, INGEST_FIELD_BATCH, b->len);
+    memcpy(body + o, b->bytes, b->len);
+    o += b->len;
+    long status = 0;
+    char err[256] = "";
+    ok = cf_http_post_proto(p->transport, p->ingest_url, "application/protobuf", auth, body, o, timeout_ms, &status,
+                            err) == 0;
+    if (!ok)
+      cf_provider_log(p, CONFIDENCE_LOG_WARN, "flag log ingest failed: %s", err);
+  }
+  free(body);
+  free(account);
+  return ok;
+}
+
+static bool send_grpc(confidence_provider *p, const char *auth, const cf_batch *b, uint32_t timeout_ms,
+                      int64_t deadline_ms)
+{
+  retry_clock clock = {p, deadline_ms};
+  cf_retry_policy retry = {3, 1000, 10000, 2.0, retry_sleep, &clock};
+  cf_grpc_result r = {0};
+  /* The gRPC deadline covers all attempts and the backoff between them;
+   * at shutdown it stays within shutdown's budget. */
+  uint64_t grpc_deadline = (uint64_t)timeout_ms * 3 + 3000;
+  uint32_t call_timeout = cf_deadline_timeout_ms(deadline_ms, grpc_deadline > UINT32_MAX ? UINT32_MAX
+                                                                                          : (uint32_t)grpc_deadline);
+  bool ok = cf_grpc_unary(p->transport, p->grpc_url, LOG_METHOD, auth, b->bytes, b->len, call_timeout, &retry, &r) == 0;
+  if (!ok)
+    cf_provider_log(p, CONFIDENCE_LOG_WARN, "flag log gRPC call failed: status %d: %s", r.grpc_status, r.message);
+  free(r.body);
+  return ok;
+}
+
+static bool send_to(confidence_provider *p, int destination, const cf_batch *b, uint32_t timeout_ms,
+                    int64_t deadline_ms)
+{
+  char auth[600];
+  snprintf(auth, sizeof auth, "ClientSecret %s", p->secret);
+  if (destination == CONFIDENCE_LOG_DESTINATION_CLOUDFLARE)
+    return send_ingest(p, auth, b, timeout_ms);
+  return send_grpc(p, auth, b, timeout_ms, deadline_ms);
+}
+
+int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms)
+{
+  int dest[2] = {CONFIDENCE_LOG_DESTINATION_EDGE, 0};
+  pthread_mutex_lock(&p->mu);
+  size_t n_dest = p->n_log_dest ? p->n_log_dest : 1;
+  if (p->n_log_dest)
+    memcpy(dest, p->log_dest, sizeof dest);
+  pthread_mutex_unlock(&p->mu);
+  cf_batch b;
+  while (cf_flag_log_take(p->flag_log, &b)) {
+    bool ok = send_to(p, dest[0], &b, timeout_ms, deadline_ms);
+    if (!ok && n_dest > 1)
+      ok = send_to(p, dest[1], &b, timeout_ms, deadline_ms);
+    size_t n_events = b.n_events;
+    cf_flag_log_batch_done(p->flag_log, &b, ok);
+    if (!ok) {
+      pthread_mutex_lock(&p->mu);
+      p->send_failures++;
+      pthread_mutex_unlock(&p->mu);
+      return CONFIDENCE_ENETWORK;
+    }
+    cf_provider_log(p, CONFIDENCE_LOG_DEBUG, "sent a flag log batch with %zu exposure events", n_events);
+  }
+  return 0;
+}
+
+/* Background threads yield to evaluating threads when CPU is short (Linux
+ * per-thread nice; failure is harmless). */
+static void lower_priority(void) { setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5); }
+
+/* Asks the sender to ship before its interval: sending early beats dropping. */
+static void ship_early_if_half_full(confidence_provider *p)
+{
+  cf_flag_log_stats ls;
+  cf_flag_log_stats_get(p->flag_log, &ls);
+  if (ls.queued < p->max_queued / 2)
+    return;
+  pthread_mutex_lock(&p->mu);
+  if (!p->ship_soon) {
+    p->ship_soon = true;
+    pthread_cond_broadcast(&p->cond);
+  }
+  pthread_mutex_unlock(&p->mu);
+}
+
+void *cf_provider_drain_main(void *arg)
+{
+  confidence_provider *p = arg;
+  lower_priority();
+  for (;;) {
+    uint64_t fill = cf_slots_drain(p);
+    cf_reclaim_states(p);
+    ship_early_if_half_full(p);
+    /* Busy rings are drained again soon, quiet ones every 50 ms. */
+    uint32_t pause = fill > CF_SLOT_RING / 8 ? BUSY_DRAIN_INTERVAL_MS : DRAIN_INTERVAL_MS;
+    pthread_mutex_lock(&p->mu);
+    bool stopping = cf_provider_wait_until(p, cf_deadline_in(pause));
+    pthread_mutex_unlock(&p->mu);
+    if (stopping)
+      return NULL; /* shutdown drains one last time itself */
+  }
+}
+
+void *cf_provider_send_main(void *arg)
+{
+  confidence_provider *p = arg;
+  lower_priority();
+  int64_t next_ship = cf_clock_ms(); /* the first flush happens right away */
+  bool last_ok = true;               /* a failing sink is not hammered early */
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping && p->flush_requested == p->flush_done && !(p->ship_soon && last_ok) &&
+           cf_clock_ms() < next_ship)
+      cf_provider_wait_once(p, next_ship);
+    bool stopping = p->stopping;
+    uint64_t want = p->flush_requested;
+    p->ship_soon = false;
+    pthread_mutex_unlock(&p->mu);
+    if (stopping)
+      return NULL; /* the final flush is done by shutdown itself */
+    if (want != p->flush_done) /* "everything queued so far" includes the rings */
+      cf_slots_drain(p);
+    int rc = cf_provider_ship(p, p->http_timeout_ms, CF_NO_DEADLINE);
+    last_ok = rc == 0;
+    next_ship = cf_deadline_in(p->log_poll_ms);
+    pthread_mutex_lock(&p->mu);
+    if (want != p->flush_done) {
+      p->flush_done = want;
+      p->flush_result = rc;
+      pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->mu);
+  }
+}

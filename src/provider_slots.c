@@ -1,0 +1,175 @@
+/* Per-thread slots of the evaluating threads and the hazard-pointer
+ * protocol around the provider's current state:
+ *  - a slot holds its thread's hazard pointer, exposure ring and resolve
+ *    result; slots are never freed while the provider lives (an exited
+ *    thread's slot is reused once its ring is empty);
+ *  - a replaced state is retired, and freed only once no hazard holds it
+ *    and one more full drain of the rings has consumed every exposure
+ *    record pointing into it. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider_internal.h"
+
+static void slot_release(void *arg)
+{
+  cf_slot *slot = arg;
+  atomic_store(&slot->in_use, 0); /* the drainer still empties its ring */
+}
+
+int cf_slots_init(confidence_provider *p)
+{
+  if (pthread_key_create(&p->slot_key, slot_release) != 0)
+    return CONFIDENCE_ENOMEM;
+  pthread_mutex_init(&p->slots_mu, NULL);
+  pthread_mutex_init(&p->drain_mu, NULL);
+  return 0;
+}
+
+static cf_slot *slot_new(void)
+{
+  cf_slot *slot = aligned_alloc(64, (sizeof *slot + 63) / 64 * 64);
+  if (!slot)
+    return NULL;
+  memset(slot, 0, sizeof *slot);
+  slot->ring = calloc(CF_SLOT_RING, sizeof *slot->ring);
+  slot->res = confidence_resolve_result_new();
+  if (!slot->ring || !slot->res) {
+    free(slot->ring);
+    confidence_resolve_result_free(slot->res);
+    free(slot);
+    return NULL;
+  }
+  return slot;
+}
+
+cf_slot *cf_provider_slot(confidence_provider *p)
+{
+  cf_slot *slot = pthread_getspecific(p->slot_key);
+  if (slot)
+    return slot;
+  pthread_mutex_lock(&p->slots_mu);
+  /* Reuse the slot of an exited thread once its ring is empty. */
+  for (cf_slot *s = atomic_load(&p->slots); s && !slot; s = s->next)
+    if (!atomic_load(&s->in_use) && atomic_load(&s->head) == atomic_load(&s->tail))
+      slot = s;
+  if (slot) {
+    atomic_store(&slot->in_use, 1);
+  } else if ((slot = slot_new()) != NULL) {
+    atomic_store(&slot->in_use, 1);
+    slot->next = atomic_load(&p->slots);
+    atomic_store(&p->slots, slot);
+  }
+  pthread_mutex_unlock(&p->slots_mu);
+  if (slot)
+    pthread_setspecific(p->slot_key, slot);
+  return slot;
+}
+
+confidence_state *cf_slot_protect(confidence_provider *p, cf_slot *slot)
+{
+  confidence_state *st;
+  do { /* publish, then confirm the state is still current */
+    st = atomic_load_explicit(&p->current, memory_order_acquire);
+    atomic_store(&slot->hazard, st);
+  } while (st != atomic_load(&p->current));
+  return st;
+}
+
+void cf_slot_unprotect(cf_slot *slot) { atomic_store_explicit(&slot->hazard, NULL, memory_order_release); }
+
+bool cf_slots_hold(confidence_provider *p, const confidence_state *st)
+{
+  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next)
+    if (atomic_load(&s->hazard) == st)
+      return true;
+  return false;
+}
+
+uint64_t cf_slots_drain(confidence_provider *p)
+{
+  uint64_t most = 0;
+  pthread_mutex_lock(&p->drain_mu); /* each ring has one consumer at a time */
+  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
+    uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
+    if (head - tail > most)
+      most = head - tail;
+    for (; tail < head; tail++)
+      cf_flag_log_add(p->flag_log, &s->ring[tail % CF_SLOT_RING]);
+    atomic_store_explicit(&s->tail, tail, memory_order_release);
+    uint64_t dropped = atomic_exchange(&s->dropped, 0);
+    if (dropped)
+      cf_flag_log_count_dropped(p->flag_log, dropped);
+  }
+  pthread_mutex_unlock(&p->drain_mu);
+  return most;
+}
+
+void cf_slots_read_counters(confidence_provider *p, uint64_t *evaluations, uint64_t *ring_drops,
+                            uint64_t *counts_dropped)
+{
+  *evaluations = *ring_drops = *counts_dropped = 0;
+  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
+    *evaluations += atomic_load_explicit(&s->evaluations, memory_order_relaxed);
+    *ring_drops += atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    *counts_dropped += atomic_load_explicit(&s->counts_dropped, memory_order_relaxed);
+  }
+}
+
+/* ---- retired states ------------------------------------------------------------ */
+
+void cf_retire_state(confidence_provider *p, confidence_state *st, bool quiescent)
+{
+  if (!st)
+    return;
+  pthread_mutex_lock(&p->mu);
+  cf_retired *r = CF_VEC_PUSH(p->retired);
+  if (r)
+    *r = (cf_retired){st, quiescent};
+  pthread_mutex_unlock(&p->mu);
+  /* Cannot track it: leaking one state beats freeing it under a reader. */
+  if (!r)
+    cf_provider_log(p, CONFIDENCE_LOG_ERROR, "out of memory retiring a state; it is kept");
+}
+
+void cf_reclaim_states(confidence_provider *p)
+{
+  pthread_mutex_lock(&p->mu);
+  size_t keep = 0;
+  for (size_t i = 0; i < p->retired.n; i++) {
+    cf_retired r = p->retired.items[i];
+    if (r.quiescent) { /* no reader at the last check, and the rings drained since */
+      confidence_state_unref(r.state);
+      continue;
+    }
+    r.quiescent = !cf_slots_hold(p, r.state);
+    p->retired.items[keep++] = r;
+  }
+  p->retired.n = keep;
+  pthread_mutex_unlock(&p->mu);
+}
+
+void cf_slots_free(confidence_provider *p)
+{
+  pthread_key_delete(p->slot_key);
+  for (size_t i = 0; i < p->retired.n; i++)
+    confidence_state_unref(p->retired.items[i].state);
+  free(p->retired.items);
+  cf_slot *s = atomic_load(&p->slots);
+  while (s) {
+    cf_slot *next = s->next;
+    uint64_t tail = atomic_load(&s->tail), head = atomic_load(&s->head);
+    for (; tail < head; tail++) { /* records nobody will send: free their parts */
+      free(s->ring[tail % CF_SLOT_RING].fts);
+      cf_schema_free(s->ring[tail % CF_SLOT_RING].schema);
+    }
+    free(s->ring);
+    confidence_resolve_result_free(s->res);
+    free(s);
+    s = next;
+  }
+  pthread_mutex_destroy(&p->slots_mu);
+  pthread_mutex_destroy(&p->drain_mu);
+}
