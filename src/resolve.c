@@ -436,9 +436,11 @@ static int start(cf_eval *ev, const confidence_state *st, const confidence_resol
     cf_mask_secret(secret, masked);
     return fail_callf(res, CONFIDENCE_ESECRET, "client secret not found: requested=%s", masked);
   }
-  if (cred->client->managed_too_deep)
-    return fail_callf(res, CONFIDENCE_ELIMIT, "managed context of client %s has a key of more than %d segments",
-                      cred->client->name.s, CF_MAX_MANAGED_SEGMENTS);
+  if (cred->client->managed_too_deep) {
+    snprintf(res->error, sizeof res->error, "managed context of client %s has a key of more than %d segments",
+             cred->client->name.s, CF_MAX_MANAGED_SEGMENTS);
+    return fail_call(res, CONFIDENCE_ELIMIT);
+  }
   res->cred = cred;
   ev->st = st;
   ev->cred = cred;

@@ -751,6 +751,98 @@ static bool load_blooms(compiler *c, const PbState *pb)
 
 /* ---- clients ------------------------------------------------------------ */
 
+typedef Confidence__Iam__V1__Client__ManagedContextEntry PbManagedEntry;
+
+typedef struct managed_item {
+  const char *key;
+  const PbManagedEntry *entry;
+  size_t index; /* position on the wire */
+} managed_item;
+
+static int cmp_managed(const void *x, const void *y)
+{
+  const managed_item *a = x, *b = y;
+  int r = strcmp(a->key, b->key);
+  return r ? r : (a->index < b->index) - (a->index > b->index); /* equal keys: the later entry first, it wins */
+}
+
+/* Sets obj[key] = v (replacing), growing the arena-backed field array. */
+static bool managed_set(compiler *c, confidence_value *obj, const char *key, size_t klen, confidence_value *v)
+{
+  for (size_t i = 0; i < obj->u.obj.n; i++)
+    if (obj->u.obj.fields[i].key_len == klen && memcmp(obj->u.obj.fields[i].key, key, klen) == 0) {
+      obj->u.obj.fields[i].value = v;
+      return true;
+    }
+  if (obj->u.obj.n == obj->u.obj.cap) {
+    size_t cap = obj->u.obj.cap ? obj->u.obj.cap * 2 : 4;
+    cf_field *f = cf_arena_calloc(c->a, cap, sizeof *f);
+    if (!f)
+      return fail_oom(c);
+    if (obj->u.obj.n)
+      memcpy(f, obj->u.obj.fields, obj->u.obj.n * sizeof *f);
+    obj->u.obj.fields = f;
+    obj->u.obj.cap = cap;
+  }
+  char *k = cf_arena_strndup(c->a, key, klen);
+  if (!k)
+    return fail_oom(c);
+  obj->u.obj.fields[obj->u.obj.n++] = (cf_field){k, klen, v};
+  return true;
+}
+
+/* unflatten() of RESOLVER_CHANGES §1.2: keys in byte order, split on every
+ * '.', intermediate non-structs replaced by new structs, the last segment
+ * replaced whole. Done once here so a resolve only overlays the result. */
+static bool compile_managed(compiler *c, const Confidence__Iam__V1__Client *pb, cf_client *cl)
+{
+  size_t n = pb->n_managed_context;
+  if (n == 0)
+    return true;
+  managed_item *sorted = malloc(n * sizeof *sorted);
+  confidence_value *root = cf_value_arena_new(c->a, CONFIDENCE_VALUE_STRUCT);
+  if (!sorted || !root) {
+    free(sorted);
+    return fail_oom(c);
+  }
+  for (size_t i = 0; i < n; i++) {
+    const PbManagedEntry *e = pb->managed_context[i];
+    sorted[i] = (managed_item){e->key ? e->key : "", e, i};
+  }
+  qsort(sorted, n, sizeof *sorted, cmp_managed);
+  for (size_t i = 0; i < n && !c->err; i++) {
+    const char *key = sorted[i].key;
+    if (i > 0 && strcmp(key, sorted[i - 1].key) == 0)
+      continue; /* a map key seen twice: the last entry (sorted first) wins */
+    uint32_t segments = 1;
+    for (const char *p = key; *p; p++)
+      segments += *p == '.';
+    if (segments > CF_MAX_MANAGED_SEGMENTS) {
+      cl->managed_too_deep = true;
+      continue;
+    }
+    confidence_value *node = root;
+    const char *seg = key;
+    for (const char *dot; (dot = strchr(seg, '.')); seg = dot + 1) {
+      confidence_value *child = (confidence_value *)cf_value_get(node, seg, (size_t)(dot - seg));
+      if (!child || child->type != CONFIDENCE_VALUE_STRUCT) {
+        child = cf_value_arena_new(c->a, CONFIDENCE_VALUE_STRUCT);
+        if (!child || !managed_set(c, node, seg, (size_t)(dot - seg), child))
+          break;
+      }
+      node = child;
+    }
+    confidence_value *v = c->err ? NULL : compile_value(c, sorted[i].entry->value, NULL);
+    if (v)
+      managed_set(c, node, seg, strlen(seg), v);
+  }
+  free(sorted);
+  if (c->err)
+    return false;
+  cl->managed = root;
+  return true;
+}
+
 static bool compile_clients(compiler *c, const PbState *pb, cf_flag *flags, const PbFlag **flag_pb,
                             uint32_t n_flags)
 {
@@ -763,6 +855,8 @@ static bool compile_clients(compiler *c, const PbState *pb, cf_flag *flags, cons
   for (size_t i = 0; i < nc; i++) {
     cf_client *cl = &clients[i];
     cl->name = intern(c, pb->clients[i]->name);
+    if (!compile_managed(c, pb->clients[i], cl))
+      return false;
     uint8_t *enabled = cf_arena_alloc(c->a, bitmap_bytes);
     const cf_flag **list = cf_arena_calloc(c->a, n_flags ? n_flags : 1, sizeof *list);
     if (!enabled || !list)

@@ -1,5 +1,6 @@
 /* The `confidence` command: resolve flags from a state file, in one shot
- * (resolve), per JSONL case (eval) or in a timing loop (bench). */
+ * (resolve), per JSONL case (eval), in a timing loop (bench) or step by step
+ * for one flag (explain). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <time.h>
 
 #include "cases.h"
+#include "explain.h"
 
 #define MAX_FLAG_ARGS 1000
 
@@ -15,6 +17,7 @@ typedef struct args {
   const char *flags[MAX_FLAG_ARGS];
   size_t n_flags;
   long iterations;
+  bool json;
 } args;
 
 static int usage(void)
@@ -26,6 +29,8 @@ static int usage(void)
           "  confidence eval    --state FILE --account ID [--encryption-key HEX] --cases FILE.jsonl\n"
           "  confidence bench   --state FILE --account ID [--encryption-key HEX] --cases FILE.jsonl\n"
           "                     [--iterations N]\n"
+          "  confidence explain --state FILE --account ID [--encryption-key HEX] --secret S\n"
+          "                     --context JSON --flag NAME [--json]\n"
           "  confidence version\n");
   return 2;
 }
@@ -36,6 +41,10 @@ static int parse_args(int argc, char **argv, args *a)
   a->iterations = 1000;
   for (int i = 2; i < argc; i++) {
     const char *opt = argv[i];
+    if (!strcmp(opt, "--json")) {
+      a->json = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       fprintf(stderr, "confidence: %s needs a value\n", opt);
       return -1;
@@ -142,6 +151,26 @@ static int cmd_resolve(const args *a)
   return failed ? 1 : 0;
 }
 
+static int cmd_explain(const args *a)
+{
+  if (!a->secret || !a->context || a->n_flags != 1) {
+    fprintf(stderr, "confidence: explain needs --secret, --context and exactly one --flag\n");
+    return 2;
+  }
+  confidence_value *ctx = NULL;
+  if (confidence_value_from_json(a->context, strlen(a->context), &ctx) ||
+      confidence_value_type_of(ctx) != CONFIDENCE_VALUE_STRUCT) {
+    fprintf(stderr, "confidence: --context must be a JSON object\n");
+    confidence_value_free(ctx);
+    return 2;
+  }
+  confidence_state *st = load_state(a);
+  int rc = st ? cli_explain(st, a->secret, a->flags[0], ctx, a->json, stdout) : 1;
+  confidence_state_unref(st);
+  confidence_value_free(ctx);
+  return rc;
+}
+
 static int cmd_eval(const args *a, bool bench)
 {
   if (!a->cases) {
@@ -197,12 +226,14 @@ int main(int argc, char **argv)
     printf("confidence %s\n", confidence_version());
     return 0;
   }
-  if (strcmp(cmd, "resolve") && strcmp(cmd, "eval") && strcmp(cmd, "bench"))
+  if (strcmp(cmd, "resolve") && strcmp(cmd, "eval") && strcmp(cmd, "bench") && strcmp(cmd, "explain"))
     return usage();
   args a;
   if (parse_args(argc, argv, &a))
     return usage();
   if (!strcmp(cmd, "resolve"))
     return cmd_resolve(&a);
+  if (!strcmp(cmd, "explain"))
+    return cmd_explain(&a);
   return cmd_eval(&a, !strcmp(cmd, "bench"));
 }

@@ -7,20 +7,18 @@
 Run it through difftest.sh, which sets up the peer venv first. For each
 conformance state (the resolver-spec state, the demo account's current
 state, its encrypted CDN form, the sticky and the custom-targeting states)
-it generates --count random cases with gen_cases.py, resolves them with
-`CLI eval` and with `wasm_oracle.py eval`, and compares the two line by
-line; then it does the same with the 166 resolver-spec suite cases
-(spec_suite.py --emit-cases). Both sides always get the same --account.
+plus two states derived from the resolver-spec and current states whose
+clients carry a managed evaluation context (managed_states.py), it generates
+--count random cases with gen_cases.py, resolves them with `CLI eval` and
+with `wasm_oracle.py eval`, and compares the two line by line; then it does
+the same with the 166 resolver-spec suite cases (spec_suite.py
+--emit-cases). Both sides always get the same --account.
 
-Everything must agree exactly except results of flags that reach a
-`contains` rule (contains_flags.py), which the peer's resolver 0.22.1 does
-not know; those are counted as known differences. A call that fails on one
-side only is excused only if the same case without those flags agrees
-exactly (compare.py explains why that is sound).
+The peer is today's official resolver (package 0.15.3, resolver 0.26.1) and
+everything must agree exactly: there are no known differences.
 
-Prints per state what was compared and found, then `N passed, M failed`
-(cases that agreed, exactly or apart from known differences / cases that
-did not). Exits 1 if M > 0 or any step crashed, 2 on bad usage.
+Prints per state what was compared and found, then `N passed, M failed`.
+Exits 1 if M > 0 or any step crashed, 2 on bad usage.
 """
 
 import argparse
@@ -39,10 +37,12 @@ peer.ensure_peer_interpreter()
 
 import compare  # noqa: E402  (stdlib only; imported after the re-exec on purpose)
 
-# The known-difference class (contains) is that of resolver 0.22.1, which this
-# package version bundles; another peer differs elsewhere (see README.md).
-REQUIRED_PEER_VERSION = "0.11.1"
-REQUIRED_RESOLVER_VERSION = "0.22.1"
+# Exact agreement is only promised with the resolver we follow (0.26.1); an
+# older peer differs by design (README.md).
+REQUIRED_PEER_VERSION = "0.15.3"
+REQUIRED_RESOLVER_VERSION = "0.26.1"
+# States derived with a managed context per client: (name, base state, seed offset).
+MANAGED_BASES = (("managed-spec", "resolver-spec"), ("managed-current", "current"))
 DEFAULT_CONFORMANCE = peer.REPO_ROOT.parent / "shared" / "conformance"
 STEP_TIMEOUT = 900  # seconds; a hung side must not hang CI
 
@@ -50,12 +50,13 @@ STEP_TIMEOUT = 900  # seconds; a hung side must not hang CI
 class StateSpec:
     """One state to test, with the account both sides get."""
 
-    def __init__(self, name, path, account, key=None, why=""):
+    def __init__(self, name, path, account, key=None, why="", base=None):
         self.name = name
         self.path = path
         self.account = account
         self.key = key
         self.why = why
+        self.base = base  # managed: the StateSpec it is derived from (built in the work dir)
 
     def state_args(self):
         args = ["--state", str(self.path), "--account", self.account]
@@ -105,6 +106,11 @@ def state_specs(conformance):
         else:
             specs.append(StateSpec(name, states / file, demo_account,
                                    why="plain ResolverState: fixed id from states/account_id"))
+    by_name = {spec.name: spec for spec in specs}
+    for name, base in MANAGED_BASES:
+        origin = by_name[base]
+        specs.append(StateSpec(name, None, origin.account, base=origin,
+                               why=f"{base} + managed contexts (managed_states.py)"))
     return specs
 
 
@@ -165,14 +171,10 @@ class StateResult:
 
 
 def compare_state(args, spec, cases_path, prefix, result):
-    """Compare both sides on a case file into `result` (peer is A, ours is B)."""
-    allow_path, all_path = Path(f"{prefix}.allow.txt"), Path(f"{prefix}.all-flags.txt")
-    run(oracle_script("contains_flags.py") + [*spec.state_args(), "--out", str(allow_path),
-                                              "--all-flags", str(all_path)],
-        os.devnull, f"{spec.name}: contains_flags.py")
-    allowed = frozenset(compare.read_flag_list(allow_path))
-    all_flags = compare.read_flag_list(all_path)
-    result.allowed = sorted(allowed)
+    """Compare both sides on a case file into `result` (peer is A, ours is B).
+
+    No flag is allowed to differ, so compare.py never asks for re-checks."""
+    allowed, all_flags = frozenset(), []
     cases = compare.read_lines(cases_path)
     if not cases:
         raise StepError(f"{spec.name}: no cases")
@@ -214,6 +216,11 @@ def random_state(args, spec, seed, work):
     prefix = work / spec.name
     cases_path = Path(f"{prefix}.cases.jsonl")
     try:
+        if spec.base is not None:
+            spec.path = Path(f"{prefix}.state.pb")
+            run(oracle_script("managed_states.py") + [*spec.base.state_args(), "--seed", str(seed),
+                                                      "--out", str(spec.path)],
+                os.devnull, f"{spec.name}: managed_states.py")
         run(oracle_script("gen_cases.py") + [*spec.state_args(), "--seed", str(seed),
                                              "--count", str(args.count)],
             cases_path, f"{spec.name}: gen_cases.py")
@@ -244,7 +251,7 @@ def suite_state(args, conformance, work):
         "--emit-cases", str(cases_path)]
     try:
         # Exit status 1 only says some suite expectations failed for the peer
-        # (with 0.22.1: the 16 contains cases); the converted cases are what we need.
+        # (0.26.1 gives `general` in 8 cases); the converted cases are what we need.
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               timeout=STEP_TIMEOUT, check=False)
         if done.returncode not in (0, 1) or not cases_path.is_file():
@@ -273,14 +280,12 @@ def check_peer():
 def print_result(result):
     spec, tally = result.spec, result.tally
     key = ", encrypted" if spec.key else ""
-    print(f"== {result.name}: {spec.path.name}{key}, account {spec.account} ({spec.why}), "
+    path = spec.path.name if spec.path else "(not built)"
+    print(f"== {result.name}: {path}{key}, account {spec.account} ({spec.why}), "
           f"{result.seconds:.1f}s")
     print(f"   cases {tally.cases}, flag results compared {tally.flags_compared}, "
           f"calls failed on both sides {tally.both_failed}")
-    print(f"   mismatches {tally.failed}, known differences ({compare.KNOWN_LABEL}) "
-          f"{tally.known_flags} flag results + {tally.known_calls} one-sided call failures "
-          f"in {tally.known_cases} cases")
-    print(f"   contains flags: {', '.join(result.allowed) if result.allowed else 'none'}")
+    print(f"   mismatches {tally.failed}")
     for number, verdict, case, a, b in result.log:
         compare.report(number, verdict, case, a, b)
     hidden = result.tally.failed - result.unanswered - len(result.log)
@@ -345,9 +350,7 @@ def main(argv=None):
         if result.crash:
             crashed.append(result.name)
     print(f"== total: {total.cases} cases, {total.flags_compared} flag results compared, "
-          f"{total.failed} mismatches, {total.known_flags} known flag differences + "
-          f"{total.known_calls} known one-sided call failures, "
-          f"{time.monotonic() - started:.1f}s")
+          f"{total.failed} mismatches, {time.monotonic() - started:.1f}s")
     failed = total.failed or crashed
     if crashed:
         print(f"crashed: {', '.join(crashed)}")

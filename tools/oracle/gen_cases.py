@@ -37,6 +37,9 @@ P_APPLY = 0.3
 P_MATERIALIZATIONS = 0.5  # for flags that involve materializations
 P_KEY_HINT = 0.15
 MAX_CRITERIA_PER_CASE = 16
+# Segments of an attribute path the request may nest (the official resolver
+# traps on requests nesting more than 33 levels).
+MAX_REQUEST_PATH = 30
 UNICODE_WORDS = ["é", "e\u0301", "ß", "ユーザー", "用户", "👤", "Ω", "ñandú", "İ", "\u00a0"]
 
 
@@ -512,6 +515,8 @@ def build_context(rng, model, flag_names):
     for attribute in attributes:
         if rng.random() < P_MISSING_ATTRIBUTE:
             continue
+        if attribute.attribute_name.count(".") >= MAX_REQUEST_PATH:
+            continue  # deeper requests make the guest trap; managed contexts reach these
         if rng.random() < 0.05:
             set_path(context, attribute.attribute_name, None, rng)
             continue

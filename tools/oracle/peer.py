@@ -12,9 +12,10 @@ from pathlib import Path
 ORACLE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = ORACLE_DIR.parent.parent
 DEFAULT_PEER_VENV = "build/peer-venv"
-# confidence-openfeature-provider 0.11.1 bundles resolver 0.22.1, the version
-# docs/RESOLVER_SPEC.md describes. Keep in step with setup_peer.sh.
-DEFAULT_PEER_VERSION = "0.11.1"
+# confidence-openfeature-provider 0.15.3 bundles resolver 0.26.1, the official
+# resolver of today (0.11.1 bundles 0.22.1, the one RESOLVER_SPEC.md describes).
+# Keep in step with setup_peer.sh.
+DEFAULT_PEER_VERSION = "0.15.3"
 PEER_PACKAGE = "confidence-openfeature-provider"
 
 

@@ -5,17 +5,18 @@
 # that is also called `confidence`; the two must never share an interpreter.
 #
 # Usage: tools/oracle/setup_peer.sh        (idempotent; works from any directory)
-# Env:   PEER_VERSION  package version (default 0.11.1: it bundles resolver 0.22.1,
-#                      the one docs/RESOLVER_SPEC.md describes; e.g. 0.15.3 bundles
-#                      0.26.1). A venv holding another version is switched to this one.
+# Env:   PEER_VERSION  package version (default 0.15.3: it bundles resolver 0.26.1,
+#                      today's official resolver; 0.11.1 bundles 0.22.1, the one
+#                      RESOLVER_SPEC.md describes). A venv holding another version is
+#                      switched to this one.
 #        PEER_VENV     venv location, relative to the repo root unless absolute
 #                      (default build/peer-venv); give each version its own, e.g.
-#                      PEER_VERSION=0.15.3 PEER_VENV=build/peer-venv-0.15.3
+#                      PEER_VERSION=0.11.1 PEER_VENV=build/peer-venv-0.11.1
 #        PYTHON        interpreter used to create the venv (default python3)
 set -euo pipefail
 
 # Keep the default in step with DEFAULT_PEER_VERSION in peer.py.
-PEER_VERSION="${PEER_VERSION:-0.11.1}"
+PEER_VERSION="${PEER_VERSION:-0.15.3}"
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$script_dir/../.." && pwd)"
 
