@@ -426,16 +426,6 @@ void cf_flag_log_set_memory(cf_flag_log *log, uint64_t bytes)
 
 /* ---- batch assembly (§4.7) -------------------------------------------------- */
 
-/* Field numbers of confidence.flags.resolver.v1.WriteFlagLogsRequest: a
- * batch is assembled from events encoded once, when they are queued
- * (checked against the generated descriptor in test_wire_fields). */
-enum {
-  WRITE_FIELD_FLAG_ASSIGNED = 1,
-  WRITE_FIELD_TELEMETRY_DATA = 2,
-  WRITE_FIELD_CLIENT_RESOLVE_INFO = 3,
-  WRITE_FIELD_FLAG_RESOLVE_INFO = 4
-};
-
 typedef struct buf {
   uint8_t *p;
   size_t len, cap;
@@ -564,7 +554,7 @@ static bool put_client_info(buf *b, const client_info *ci)
   }
   info.n_schema = ci->n_schemas;
   info.schema = inst_ptrs;
-  ok = ok && put_message(b, WRITE_FIELD_CLIENT_RESOLVE_INFO, &info.base);
+  ok = ok && put_message(b, CF_WRITE_FIELD_CLIENT_RESOLVE_INFO, &info.base);
   free(kinds);
   free(kind_ptrs);
   free(sems);
@@ -619,7 +609,7 @@ static bool put_flag_info(buf *b, const flag_info *fi)
   info.variant_resolve_info = vp;
   info.n_rule_resolve_info = fi->n_rules;
   info.rule_resolve_info = rp;
-  ok = ok && put_message(b, WRITE_FIELD_FLAG_RESOLVE_INFO, &info.base);
+  ok = ok && put_message(b, CF_WRITE_FIELD_FLAG_RESOLVE_INFO, &info.base);
   free(vs);
   free(vp);
   free(rs);
@@ -694,7 +684,7 @@ static bool put_telemetry(cf_flag_log *log, buf *b)
   memcpy(log->prev_reasons, log->reasons, sizeof log->reasons);
   log->prev_sum = log->lat_sum;
   log->prev_count = log->lat_count;
-  return put_message(b, WRITE_FIELD_TELEMETRY_DATA, &t.base);
+  return put_message(b, CF_WRITE_FIELD_TELEMETRY_DATA, &t.base);
 }
 
 bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
@@ -724,7 +714,7 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
     size_t sz = ev->len + varint_len(ev->len) + 1;
     if (b.len + sz > BATCH_LIMIT && b.len > start)
       break;
-    ok = buf_field(&b, WRITE_FIELD_FLAG_ASSIGNED, ev->bytes, ev->len);
+    ok = buf_field(&b, CF_WRITE_FIELD_FLAG_ASSIGNED, ev->bytes, ev->len);
     if (!ok)
       break;
     out->n_events++;

@@ -45,6 +45,21 @@ typedef struct cf_exposure {
   cf_schema *schema;    /* sampled; the consumer frees it */
 } cf_exposure;
 
+/* Field numbers for the messages assembled from already encoded parts:
+ * batches join events encoded once when queued, and the HTTP ingest body
+ * wraps a serialised batch (checked against the generated descriptors in
+ * tests/test_api.c). */
+enum cf_write_flag_logs_field { /* confidence.flags.resolver.v1.WriteFlagLogsRequest */
+  CF_WRITE_FIELD_FLAG_ASSIGNED = 1,
+  CF_WRITE_FIELD_TELEMETRY_DATA = 2,
+  CF_WRITE_FIELD_CLIENT_RESOLVE_INFO = 3,
+  CF_WRITE_FIELD_FLAG_RESOLVE_INFO = 4
+};
+enum cf_ingest_field { /* confidence.flags.resolver.v1.IngestFlagLogsRequest */
+  CF_INGEST_FIELD_ACCOUNT_ID = 1,
+  CF_INGEST_FIELD_BATCH = 2
+};
+
 typedef struct cf_flag_log cf_flag_log;
 
 cf_flag_log *cf_flag_log_new(uint32_t max_events);

@@ -22,10 +22,6 @@
 #define DRAIN_INTERVAL_MS 50
 #define BUSY_DRAIN_INTERVAL_MS 2
 
-/* Field numbers of confidence.flags.resolver.v1.IngestFlagLogsRequest
- * (checked against the generated descriptor in test_wire_fields). */
-enum { INGEST_FIELD_ACCOUNT_ID = 1, INGEST_FIELD_BATCH = 2 };
-
 /* Sleeps between gRPC retries, giving up at the deadline. */
 typedef struct retry_clock {
   confidence_provider *p;
@@ -65,10 +61,10 @@ static bool send_ingest(confidence_provider *p, const char *auth, const cf_batch
   uint8_t *body = account ? malloc(alen + b->len + 2 * CF_WIRE_MAX_LEN_HEADER) : NULL;
   bool ok = false;
   if (body) {
-    size_t o = cf_wire_put_len_header(body, INGEST_FIELD_ACCOUNT_ID, alen);
+    size_t o = cf_wire_put_len_header(body, CF_INGEST_FIELD_ACCOUNT_ID, alen);
     memcpy(body + o, account, alen);
     o += alen;
-    o += cf_wire_put_len_header(body + o, INGEST_FIELD_BATCH, b->len);
+    o += cf_wire_put_len_header(body + o, CF_INGEST_FIELD_BATCH, b->len);
     memcpy(body + o, b->bytes, b->len);
     o += b->len;
     long status = 0;

@@ -189,6 +189,18 @@ static void test_getters(void)
   CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", list, 0, d) == 0);
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT);
 
+  /* Flag keys: with and without "flags/", with and without a path. */
+  CHECK(confidence_provider_get_bool(p, "flags/simple-flag.enabled", se, 0, d) == 1);
+  CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_TARGETING_MATCH);
+  CHECK_STR(confidence_details_variant(d), "on");
+  confidence_value *whole = confidence_provider_get_object(p, "flags/simple-flag", se, NULL, d);
+  CHECK(confidence_value_bool(confidence_value_struct_get(whole, "enabled")) == 1);
+  confidence_value_free(whole);
+  CHECK(confidence_provider_get_bool(p, "flags/", se, 0, d) == 0);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);
+  CHECK(confidence_provider_get_bool(p, "flags/flags/simple-flag.enabled", se, 0, d) == 0);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);
+
   /* NULL provider / key never crash. */
   CHECK(confidence_provider_get_bool(NULL, "x", NULL, 3, NULL) == 3);
   CHECK(confidence_provider_get_bool(p, NULL, NULL, 4, NULL) == 4);
@@ -292,6 +304,71 @@ static void test_disabled_exposures(void)
   confidence_value_free(se);
 }
 
+static int transport_frees;
+static void count_free(void *user)
+{
+  CHECK(user == &transport_frees);
+  transport_frees++;
+}
+
+/* Versioned structs: 1..current accepted, 0 and current+1 rejected; the
+ * transport's version is checked and its free callback runs exactly once. */
+static void test_versions(void)
+{
+  fake f = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  (void)f;
+  confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
+  CHECK(o.version == CONFIDENCE_PROVIDER_OPTIONS_VERSION && o.client_secret == NULL && o.transport == NULL);
+  o.client_secret = "test-secret";
+  o.disable_state_sync = 1;
+  confidence_provider *p = NULL;
+  for (unsigned v = 1; v <= CONFIDENCE_PROVIDER_OPTIONS_VERSION; v++) {
+    o.version = v;
+    CHECK(confidence_provider_new(&o, &p) == 0);
+    confidence_provider_free(p);
+  }
+  o.version = 0;
+  CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL && p == NULL);
+  o.version = CONFIDENCE_PROVIDER_OPTIONS_VERSION + 1;
+  CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL && p == NULL);
+  CHECK(strstr(confidence_last_error_message(), "confidence_provider_options") != NULL);
+  CHECK(confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION + 1) == CONFIDENCE_EINVAL);
+  CHECK(confidence_provider_options_init(&o, 1) == 0 && o.version == 1);
+  o.client_secret = "test-secret";
+  o.disable_state_sync = 1;
+
+  /* A malformed encryption key is a configuration error at once. */
+  o.encryption_key_hex = "not-hex";
+  CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL && p == NULL);
+  o.encryption_key_hex = "zz00000000000000000000000000000000000000000000000000000000000000";
+  CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL && p == NULL);
+  CHECK(strstr(confidence_last_error_message(), "hex") != NULL);
+  o.encryption_key_hex = NULL;
+
+  /* Transport vtable: version checked, free called once with user_data. */
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free, &transport_frees, count_free};
+  o.transport = &t;
+  t.version = CONFIDENCE_TRANSPORT_VERSION + 1;
+  CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL && transport_frees == 0);
+  t.version = CONFIDENCE_TRANSPORT_VERSION;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  CHECK(transport_frees == 0);
+  confidence_provider_free(p);
+  CHECK(transport_frees == 1);
+
+  /* Stats: the caller's version decides what is written. */
+  o.transport = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(p, &st) == 0 && st.version == CONFIDENCE_PROVIDER_STATS_VERSION);
+  st.version = 0;
+  CHECK(confidence_provider_read_stats(p, &st) == CONFIDENCE_EINVAL);
+  st.version = CONFIDENCE_PROVIDER_STATS_VERSION + 1;
+  CHECK(confidence_provider_read_stats(p, &st) == CONFIDENCE_EINVAL);
+  CHECK(confidence_provider_read_stats(p, NULL) == CONFIDENCE_EINVAL);
+  confidence_provider_free(p);
+}
+
 int main(int argc, char **argv)
 {
   if (argc != 2) {
@@ -307,6 +384,7 @@ int main(int argc, char **argv)
   fclose(fa);
   account[strcspn(account, "\r\n")] = '\0';
   test_not_ready();
+  test_versions();
   test_getters();
   test_exposures();
   test_queue_bound();

@@ -27,3 +27,16 @@ if(CONFIDENCE_BASH)
   add_test(NAME test_cli COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli.sh $<TARGET_FILE:confidence_cli>
            ${CONFORMANCE_DIR})
 endif()
+
+confidence_test(test_api test_api.c)
+add_test(NAME test_api COMMAND test_api ${CONFORMANCE_DIR}/resolver-spec)
+
+# Public headers alone as C11 -pedantic and C++17, and a C++ client of every
+# _INIT macro; the network-free core library and the CLI built on it.
+if(CONFIDENCE_BASH)
+  add_test(NAME test_headers COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_headers.sh
+           ${PROJECT_SOURCE_DIR} $<TARGET_FILE_DIR:confidence_core> ${CONFORMANCE_DIR}/resolver-spec/state.pb
+           test-account)
+  add_test(NAME test_core_lib COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_core_lib.sh
+           $<TARGET_FILE:confidence_core> $<TARGET_FILE:confidence_cli> ${CONFORMANCE_DIR}/resolver-spec)
+endif()
