@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The `confidence` command line: resolve, eval, bench and version, their exit
+# The `confidence` command line: resolve, eval, bench, explain and version, their exit
 # codes (0 ok, 1 failure, 2 usage) and output. Expected flag results follow
 # RESOLVER_SPEC.md 3.10 (worked examples) and the demo state's JSON form.
 # Usage: test_cli.sh path/to/confidence CONFORMANCE_DIR
@@ -147,6 +147,99 @@ run resolve --state "$enc_state" --account "" --encryption-key "$wrong_key" --se
 expect_eq "$rc" 1 "a wrong key exits 1"
 expect_match "$err" 'EDECRYPT|authentic|decrypt' "a wrong key is explained"
 expect_no_match "$err" "$wrong_key" "the key is not printed"
+
+# ---- explain -----------------------------------------------------------------------
+# A bucketed flag: spec example 2, bucket 855 of 1000 falls in treatment's range.
+run explain --state "$spec_state" --account test-account --secret test-secret \
+  --context '{"targeting_key":"user1"}' --flag catch-all-50pct-flag
+expect_eq "$rc" 0 "explain exits 0"
+expect_match "$out" 'client clients/test-client, credential clients/test-client/credentials/cred1' "explain names the client"
+expect_match "$out" 'targeting key from targeting_key: "user1" -> unit "user1"' "explain shows the unit"
+expect_match "$out" 'bucket 855 of 1000 \(hash of "catch-all\|user1"\)' "explain shows the bucket"
+expect_match "$out" '\* variant treatment \[500, 1000\)  <- bucket 855 falls here' "explain shows the range it fell in"
+expect_match "$out" '  variant control \[0, 500\)' "explain lists the other ranges"
+expect_match "$out" 'result: RESOLVE_REASON_MATCH, variant treatment' "explain ends with the result"
+run explain --state "$spec_state" --account test-account --secret test-secret \
+  --context '{"targeting_key":"user1"}' --flag flags/catch-all-50pct-flag --json
+expect_match "$out" '"step":"bucket","depth":0,"rule":"flags/catch-all-50pct-flag/rules/rule1","bucket":855,"bucket_count":1000' \
+  "explain --json: the bucket step"
+expect_match "$out" '"assignment":"variant treatment","ranges":\[\[500,1000\]\],"selected":true' "explain --json: the range"
+expect_match "$out" '"result":\{"reason":"RESOLVE_REASON_MATCH","variant":"treatment"' "explain --json: the result"
+# Criteria with the value seen after coercion, a miss, and an error.
+run explain --state "$spec_state" --account test-account --secret test-secret \
+  --context '{"targeting_key":"user1","country":"NO"}' --flag simple-flag
+expect_match "$out" 'criterion country eq "SE": context "NO" \(from the request\), as string "NO" -> no match' \
+  "explain shows a criterion that missed"
+expect_match "$out" '-> segment did not match' "explain says why the rule fell through"
+expect_match "$out" 'result: RESOLVE_REASON_NO_SEGMENT_MATCH' "explain: no segment match"
+run explain --state "$spec_state" --account test-account --secret test-secret \
+  --context '{"targeting_key":"user1","age":"abc"}' --flag range-match-flag
+expect_eq "$rc" 1 "explain of a failing resolve exits 1"
+expect_match "$out" 'resolve failed: .*not a number' "explain reports the whole-request error"
+run explain --state "$spec_state" --account test-account --secret test-secret --context '{}'
+expect_eq "$rc" 2 "explain without --flag is a usage error"
+
+# A client with a managed context (Client field 13): the spec state plus a
+# client, credential, segment and flag appended on the wire (repeated fields
+# concatenate), encoded here with the standard library only.
+python3 - "$spec_state" "$tmp/managed.pb" <<'EOF'
+import struct, sys
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+def field(num, payload):  # length-delimited
+    data = payload.encode() if isinstance(payload, str) else payload
+    return varint(num << 3 | 2) + varint(len(data)) + data
+def vint(num, n):
+    return varint(num << 3) + varint(n)
+def value(v):  # google.protobuf.Value
+    if v is None:
+        return vint(1, 0)
+    if isinstance(v, bool):
+        return vint(4, int(v))
+    if isinstance(v, (int, float)):
+        return varint(2 << 3 | 1) + struct.pack("<d", v)
+    if isinstance(v, str):
+        return field(3, v)
+    return field(5, b"".join(field(1, field(1, k) + field(2, value(x))) for k, x in v.items()))
+managed = {"user.plan": "pro", "app": {"name": "checkout"}, "country": "SE"}
+client = field(1, "clients/mc") + b"".join(field(13, field(1, k) + field(2, value(v))) for k, v in managed.items())
+cred = field(1, "clients/mc/credentials/c") + field(3, field(1, "mc-secret")) + field(16, "production")
+crit = field(1, field(1, "user.plan") + field(2, field(1, field(4, "pro"))))
+segment = field(1, "segments/mc-plan") + field(2, field(1, field(1, "c1") + field(2, crit)) + field(2, field(1, "c1")))
+rule = (field(1, "flags/mc-flag/rules/r1") + field(2, "segments/mc-plan") + vint(11, 1) +
+        field(12, vint(1, 1000) + field(2, field(1, "a1") + field(2, field(1, "on")) + field(5, vint(2, 1000)))))
+flag = (field(1, "flags/mc-flag") + field(3, field(1, "on") + field(2, field(1, field(1, "on") + field(2, value(True))))) +
+        vint(4, 1) + field(5, rule) + field(12, "clients/mc") + field(12, "clients/test-client"))
+data = open(sys.argv[1], "rb").read()
+open(sys.argv[2], "wb").write(data + field(6, client) + field(7, cred) + field(2, segment) + field(1, flag))
+EOF
+run explain --state "$tmp/managed.pb" --account test-account --secret mc-secret \
+  --context '{"targeting_key":"u","user":{"plan":"free","country":"SE"}}' --flag mc-flag
+expect_eq "$rc" 0 "explain on a managed-context client exits 0"
+expect_match "$out" 'managed context \(unflattened; wins over the request\): \{"app":\{"name":"checkout"\},"country":"SE","user":\{"plan":"pro"\}\}' \
+  "explain prints the unflattened managed context"
+expect_match "$out" 'criterion user.plan eq "pro": context "pro" \(from the managed context\), as string "pro" -> match' \
+  "explain shows the merged value that matched, and where it came from"
+expect_match "$out" 'result: RESOLVE_REASON_MATCH, variant on' "the managed value decides"
+run explain --state "$tmp/managed.pb" --account test-account --secret mc-secret \
+  --context '{"targeting_key":"u"}' --flag mc-flag --json
+expect_match "$out" '"attribute":"user.plan","rule":"eq \\"pro\\"","value":"pro","source":"managed context","coerced":\["string \\"pro\\""\],"result":"match"' \
+  "explain --json: the managed value"
+# The same flag for a client without a managed context sees the request only.
+run explain --state "$tmp/managed.pb" --account test-account --secret test-secret \
+  --context '{"targeting_key":"u","user":{"plan":"free"}}' --flag mc-flag
+expect_match "$out" 'criterion user.plan eq "pro": context "free" \(from the request\)' "no managed context: the request's value"
+expect_match "$out" 'result: RESOLVE_REASON_NO_SEGMENT_MATCH' "no managed context: no match"
+# resolve agrees: managed wins over the request, request siblings survive.
+run resolve --state "$tmp/managed.pb" --account test-account --secret mc-secret \
+  --context '{"targeting_key":"u","user":{"plan":"free"},"country":"NO"}' --flag flags/mc-flag --flag flags/simple-flag
+expect_match "$out" '"flag":"flags/mc-flag","variant":"on","reason":"RESOLVE_REASON_MATCH"' "resolve: managed user.plan wins"
+expect_no_match "$out" 'flags/simple-flag' "resolve: simple-flag is not enabled for the managed client"
 
 # ---- bench and version ------------------------------------------------------------
 run bench --state "$spec_state" --account test-account --cases "$tmp/cases.jsonl" --iterations 50
