@@ -5,7 +5,7 @@
 # by design (docs/api.md), which that -Wextra warning flags in every caller.
 # Usage: test_headers.sh SOURCE_DIR BUILD_DIR STATE_FILE ACCOUNT_ID
 set -u
-src=${1:?usage} build=${2:?usage} state=${3:?usage} account=${4:?usage}
+src=$(cd "${1:?usage}" && pwd) build=$(cd "${2:?usage}" && pwd) state=$(realpath "${3:?usage}") account=${4:?usage}
 cc=${CC:-cc} cxx=${CXX:-c++}
 command -v "$cxx" >/dev/null || { echo "FAIL: no C++ compiler ($cxx)"; exit 1; }
 tmp=$(mktemp -d)
