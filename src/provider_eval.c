@@ -282,6 +282,82 @@ static void record(confidence_provider *p, cf_slot *slot, const confidence_resol
   }
 }
 
+/* "[flags/]name.path.to.value": the flag is everything before the first
+ * dot (flag names have none). Writes "flags/name" into `name` and returns
+ * the path after the dot (NULL for none), or sets the failure. */
+static bool parse_flag_key(const char *flag_key, char name[MAX_FLAG_NAME + 7], const char **path, outcome *o)
+{
+  if (strncmp(flag_key, "flags/", 6) == 0)
+    flag_key += 6;
+  const char *dot = strchr(flag_key, '.');
+  size_t name_len = dot ? (size_t)(dot - flag_key) : strlen(flag_key);
+  if (name_len == 0 || name_len > MAX_FLAG_NAME) {
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", flag_key, "");
+    return false;
+  }
+  memcpy(name, "flags/", 6);
+  memcpy(name + 6, flag_key, name_len);
+  name[6 + name_len] = '\0';
+  *path = dot ? dot + 1 : NULL;
+  return true;
+}
+
+/* Turns a resolved flag into the OpenFeature outcome: reason, error code
+ * and the value at `path` if it has the wanted type. Returns the reason
+ * telemetry registers. */
+static int map_resolved(confidence_provider *p, const confidence_resolved_flag *f, const char *name,
+                        const char *path, const confidence_value *ctx, want w, outcome *o)
+{
+  if (f->reason == CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED) {
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "Flag '%s' requires materializations. Configure a materialization store.%s",
+         name + 6, "");
+    return f->reason;
+  }
+  o->reason = map_reason(f->reason);
+  if (f->reason == CONFIDENCE_RESOLVE_REASON_TARGETING_KEY_ERROR) {
+    bool has_key = ctx && cf_value_get(ctx, "targeting_key", 13);
+    o->error_code = has_key ? CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT : CONFIDENCE_EVAL_ERROR_CODE_TARGETING_KEY_MISSING;
+    snprintf(o->message_buf, sizeof o->message_buf, "invalid or missing targeting key for flag '%s'", name + 6);
+    o->message = o->message_buf;
+  }
+  if (!f->variant)
+    return f->reason;
+  /* Walk the path: every piece must be a struct key (lists are not indexable). */
+  const confidence_value *v = f->variant->value;
+  for (const char *piece = path; piece && v;) {
+    const char *next = strchr(piece, '.');
+    size_t plen = next ? (size_t)(next - piece) : strlen(piece);
+    v = cf_value_get(v, piece, plen);
+    piece = next ? next + 1 : NULL;
+  }
+  if (!v) {
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Path '%s' not found in flag '%s'", path, name + 6);
+    return TELEMETRY_FLAG_NOT_FOUND;
+  }
+  if (v->type != CONFIDENCE_VALUE_NULL && !type_ok(v, w)) {
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH, "Value is not %s%s", type_name(w), "");
+    return TELEMETRY_TYPE_MISMATCH;
+  }
+  if (v->type != CONFIDENCE_VALUE_NULL) {
+    o->value = v; /* a schema-filled null falls back to the default */
+    if (atomic_load_explicit(&p->status, memory_order_relaxed) == CONFIDENCE_STATUS_STALE)
+      o->reason = CONFIDENCE_EVAL_REASON_STALE;
+  }
+  return f->reason;
+}
+
+/* Copies, with the lengths the state knows: it may be freed later. */
+static void details_copy_flag(confidence_details *d, const confidence_resolved_flag *f)
+{
+  if (f->variant)
+    text_str(&d->variant, f->variant->name);
+  if (f->rule)
+    text_str(&d->rule, f->rule->name);
+  if (f->segment)
+    text_str(&d->segment, f->segment->name);
+  text_str(&d->assignment_id, f->assignment_id);
+}
+
 /* Resolves `flag_key` and extracts the value of the wanted type. The
  * caller holds the hazard for `st` until it has copied what it needs. */
 static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_state *st, const char *flag_key,
@@ -291,22 +367,10 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   atomic_store_explicit(&slot->evaluations, n + 1, memory_order_relaxed);
   int64_t started = n % LATENCY_SAMPLE == 0 ? cf_clock_mono_ns() : 0;
   memset(o, 0, offsetof(outcome, message_buf));
-
-  /* "[flags/]name.path.to.value": the flag is everything before the first
-   * dot (flag names have none). */
-  if (strncmp(flag_key, "flags/", 6) == 0)
-    flag_key += 6;
-  const char *dot = strchr(flag_key, '.');
-  size_t name_len = dot ? (size_t)(dot - flag_key) : strlen(flag_key);
   char name[MAX_FLAG_NAME + 7];
-  if (name_len == 0 || name_len > MAX_FLAG_NAME) {
-    fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", flag_key, "");
+  const char *path = NULL;
+  if (!parse_flag_key(flag_key, name, &path, o))
     return;
-  }
-  memcpy(name, "flags/", 6);
-  memcpy(name + 6, flag_key, name_len);
-  name[6 + name_len] = '\0';
-
   if (context && context->type != CONFIDENCE_VALUE_STRUCT) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT, "The evaluation context must be a struct%s%s", "", "");
     return;
@@ -323,59 +387,17 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   req.context = ctx;
   int rc = confidence_resolve(st, &req, slot->res);
   const confidence_resolved_flag *f = rc == 0 ? confidence_resolve_result_flag_at(slot->res, 0) : NULL;
-  int telemetry_reason = f ? f->reason : CONFIDENCE_RESOLVE_REASON_UNSPECIFIED;
-
+  int telemetry_reason = CONFIDENCE_RESOLVE_REASON_UNSPECIFIED;
   if (rc != 0) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", confidence_resolve_result_error(slot->res), "");
   } else if (!f) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", name + 6, "");
     telemetry_reason = TELEMETRY_FLAG_NOT_FOUND;
-  } else if (f->reason == CONFIDENCE_RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED) {
-    fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "Flag '%s' requires materializations. Configure a materialization store.%s",
-         name + 6, "");
   } else {
-    o->reason = map_reason(f->reason);
-    if (f->reason == CONFIDENCE_RESOLVE_REASON_TARGETING_KEY_ERROR) {
-      bool has_key = ctx && cf_value_get(ctx, "targeting_key", 13);
-      o->error_code = has_key ? CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT : CONFIDENCE_EVAL_ERROR_CODE_TARGETING_KEY_MISSING;
-      snprintf(o->message_buf, sizeof o->message_buf, "invalid or missing targeting key for flag '%s'", name + 6);
-      o->message = o->message_buf;
-    }
-    if (f->variant) {
-      /* Walk the path: every piece must be a struct key (lists are not indexable). */
-      const confidence_value *v = f->variant->value;
-      const char *piece = dot ? dot + 1 : NULL;
-      while (piece && v) {
-        const char *next = strchr(piece, '.');
-        size_t plen = next ? (size_t)(next - piece) : strlen(piece);
-        v = cf_value_get(v, piece, plen);
-        piece = next ? next + 1 : NULL;
-      }
-      if (!v) {
-        fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Path '%s' not found in flag '%s'", dot + 1, name + 6);
-        telemetry_reason = TELEMETRY_FLAG_NOT_FOUND;
-      } else if (v->type != CONFIDENCE_VALUE_NULL && !type_ok(v, w)) {
-        fail(o, CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH, "Value is not %s%s", type_name(w), "");
-        telemetry_reason = TELEMETRY_TYPE_MISMATCH;
-      } else if (v->type != CONFIDENCE_VALUE_NULL) {
-        o->value = v; /* a schema-filled null falls back to the default */
-        if (atomic_load_explicit(&p->status, memory_order_relaxed) == CONFIDENCE_STATUS_STALE)
-          o->reason = CONFIDENCE_EVAL_REASON_STALE;
-      }
-    }
+    telemetry_reason = map_resolved(p, f, name, path, ctx, w, o);
   }
-  if (d) {
-    if (f) {
-      /* Copies, with the lengths the state knows: it may be freed later. */
-      if (f->variant)
-        text_str(&d->variant, f->variant->name);
-      if (f->rule)
-        text_str(&d->rule, f->rule->name);
-      if (f->segment)
-        text_str(&d->segment, f->segment->name);
-      text_str(&d->assignment_id, f->assignment_id);
-    }
-  }
+  if (d && f)
+    details_copy_flag(d, f);
   record(p, slot, rc == 0 ? f : NULL, ctx, !skip_apply && rc == 0, telemetry_reason, started, n);
   free(view.fields);
 }
