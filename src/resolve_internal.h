@@ -150,7 +150,14 @@ const confidence_value *cf_context_path(const confidence_value *ctx, const cf_st
 /* The same in the effective context: the client's managed context merged
  * over the request's (RESOLVER_CHANGES §1.2), without building the merge. */
 const confidence_value *cf_eval_path(const cf_eval *ev, const cf_str *path, uint32_t n);
-/* Reports a trace event when a hook is set. */
+/* Reports a trace event when a hook is set. -DCF_TRACE_HOOK=0 compiles the
+ * checks out, only to measure what they cost (bench/run.sh). */
+#ifndef CF_TRACE_HOOK
+#define CF_TRACE_HOOK 1
+#endif
+#if !CF_TRACE_HOOK
+#define CF_TRACE(ev, ...) ((void)(ev))
+#else
 #define CF_TRACE(ev, ...)                                             \
   do {                                                                \
     if ((ev)->trace) {                                                \
@@ -158,6 +165,7 @@ const confidence_value *cf_eval_path(const cf_eval *ev, const cf_str *path, uint
       (ev)->trace(&te_, (ev)->trace_user);                            \
     }                                                                 \
   } while (0)
+#endif
 /* bucket(murmur(prefix + unit), n) with the variant-bucket / bitset keys. */
 uint64_t cf_unit_bucket(const cf_str *prefix, const cf_unit *unit, uint64_t n);
 /* Materialization lookups (spec 3.2). */

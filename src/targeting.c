@@ -568,23 +568,18 @@ static int segment_match_path(cf_eval *ev, const cf_segment *seg, const cf_unit 
     ev->fatal_code = CONFIDENCE_ELIMIT;
     return cf_fatal(ev, "targeting evaluates more than %d segments", CF_MAX_SEGMENT_EVALS);
   }
-  int depth = ev->depth;
   ev->path[ev->depth++] = seg;
   int t = seg->expr ? eval_expr(ev, seg->expr, unit) : CF_TRUE;
+  /* ev->depth is back to this segment's level + 1 (nested ones restore it). */
   if (t <= CF_FALSE || !seg->bits) {
-    CF_TRACE(ev, .kind = CF_TRACE_SEGMENT, .segment = seg, .unit = unit, .result = t, .depth = depth, .bit = -1,
-             .bit_ok = true);
+    CF_TRACE(ev, .kind = CF_TRACE_SEGMENT, .segment = seg, .unit = unit, .result = t, .depth = ev->depth - 1,
+             .bit = -1, .bit_ok = true);
     return t;
   }
-  int64_t bit = -1;
-  bool ok = seg->all_ones;
-  if (unit->present) {
-    uint64_t i = cf_unit_bucket(&ev->st->salt_key, unit, 1000000);
-    bit = (int64_t)i;
-    ok = i < seg->n_bits && bit_at(seg->bits, i);
-  }
-  CF_TRACE(ev, .kind = CF_TRACE_SEGMENT, .segment = seg, .unit = unit, .result = t, .depth = depth, .bit = bit,
-           .bit_ok = ok);
+  int64_t bit = unit->present ? (int64_t)cf_unit_bucket(&ev->st->salt_key, unit, 1000000) : -1;
+  bool ok = bit >= 0 ? (uint64_t)bit < seg->n_bits && bit_at(seg->bits, (uint64_t)bit) : seg->all_ones;
+  CF_TRACE(ev, .kind = CF_TRACE_SEGMENT, .segment = seg, .unit = unit, .result = t, .depth = ev->depth - 1,
+           .bit = bit, .bit_ok = ok);
   return ok ? t : CF_FALSE;
 }
 
