@@ -24,13 +24,15 @@ enum { SEM_NONE = 0, SEM_COUNTRY = 1, SEM_VERSION = 4, SEM_DATE = 5, SEM_TIMESTA
 
 static char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
 
+/* Entries are "XX " except the last; the loop is bounded by the table size,
+ * not by its terminator, so a code that is absent never reads past it. */
 static bool is_country(const char *v, size_t len)
 {
   if (len != 2)
     return false;
-  char code[3] = {ascii_upper(v[0]), ascii_upper(v[1]), '\0'};
-  for (const char *p = COUNTRIES; *p; p += 3)
-    if (p[0] == code[0] && p[1] == code[1])
+  char c0 = ascii_upper(v[0]), c1 = ascii_upper(v[1]);
+  for (size_t i = 0; i + 2 <= sizeof COUNTRIES - 1; i += 3)
+    if (COUNTRIES[i] == c0 && COUNTRIES[i + 1] == c1)
       return true;
   return false;
 }

@@ -2,13 +2,17 @@
  * print in the shortest round-trip form the reference uses). */
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "textconv.h"
+#include "util.h"
 #include "value_internal.h"
 
+/* Recursion here is bounded: jansson refuses input nesting deeper than
+ * JSON_PARSER_MAX_DEPTH (2048 in the packaged build), reported as ELIMIT. */
 static confidence_value *from_jansson(json_t *j)
 {
   switch (json_typeof(j)) {
@@ -69,6 +73,9 @@ int confidence_value_from_json(const char *json, size_t len, confidence_value **
   *out = NULL;
   json_error_t err;
   json_t *root = json_loadb(json ? json : "", len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
+  if (!root && json_error_code(&err) == json_error_stack_overflow)
+    return cf_error(CONFIDENCE_ELIMIT, "JSON nests deeper than %d levels (line %d column %d)", JSON_PARSER_MAX_DEPTH,
+                    err.line, err.column);
   if (!root)
     return cf_error(CONFIDENCE_EPARSE, "invalid JSON at line %d column %d: %s", err.line, err.column, err.text);
   *out = from_jansson(root);
@@ -133,12 +140,32 @@ static void put_string(sbuf *b, const char *s, size_t n)
   put(b, "\"", 1);
 }
 
-static void put_value(sbuf *b, const confidence_value *v)
+/* Integers below 2^53 in magnitude: their decimal digits are already the
+ * shortest round-trip form (every shorter digit string is another exactly
+ * representable integer), so skip the general search, which dominates the
+ * cost of printing big contexts. */
+static size_t fmt_number(double x, char buf[CF_NUMBUF])
+{
+  if (x == 0 || !(x > -9007199254740992.0 && x < 9007199254740992.0) || x != (double)(int64_t)x)
+    return cf_fmt_f64(x, buf);
+  uint64_t u = x < 0 ? (uint64_t)(-(int64_t)x) : (uint64_t)x;
+  char tmp[24];
+  size_t n = 0, o = 0;
+  while (u) {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  }
+  if (x < 0)
+    buf[o++] = '-';
+  while (n)
+    buf[o++] = tmp[--n];
+  buf[o] = '\0';
+  return o;
+}
+
+static void put_scalar(sbuf *b, const confidence_value *v)
 {
   switch (v ? (confidence_value_type)v->type : CONFIDENCE_VALUE_NULL) {
-  case CONFIDENCE_VALUE_NULL:
-    put(b, "null", 4);
-    break;
   case CONFIDENCE_VALUE_BOOL:
     put(b, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
     break;
@@ -147,39 +174,77 @@ static void put_value(sbuf *b, const confidence_value *v)
       put(b, "null", 4);
     } else {
       char num[CF_NUMBUF];
-      put(b, num, cf_fmt_f64(v->u.n, num));
+      put(b, num, fmt_number(v->u.n, num));
     }
     break;
   case CONFIDENCE_VALUE_STRING:
     put_string(b, v->u.s.ptr, v->u.s.len);
     break;
-  case CONFIDENCE_VALUE_LIST:
-    put(b, "[", 1);
-    for (size_t i = 0; i < v->u.list.n; i++) {
-      if (i)
-        put(b, ",", 1);
-      put_value(b, v->u.list.items[i]);
-    }
-    put(b, "]", 1);
-    break;
-  case CONFIDENCE_VALUE_STRUCT:
-    put(b, "{", 1);
-    for (size_t i = 0; i < v->u.obj.n; i++) {
-      if (i)
-        put(b, ",", 1);
-      put_string(b, v->u.obj.fields[i].key, v->u.obj.fields[i].key_len);
-      put(b, ":", 1);
-      put_value(b, v->u.obj.fields[i].value);
-    }
-    put(b, "}", 1);
+  default:
+    put(b, "null", 4);
     break;
   }
 }
 
+static bool is_container(const confidence_value *v)
+{
+  return v && (v->type == CONFIDENCE_VALUE_LIST || v->type == CONFIDENCE_VALUE_STRUCT);
+}
+
+typedef struct out_frame {
+  const confidence_value *v;
+  size_t i; /* next child to print */
+} out_frame;
+
 char *confidence_value_to_json(const confidence_value *v)
 {
   sbuf b = {0};
-  put_value(&b, v);
+  /* Containers being printed live on a heap stack, so any depth prints. */
+  struct {
+    out_frame *items;
+    size_t n, cap;
+  } stack = {0};
+  if (!is_container(v)) {
+    put_scalar(&b, v);
+  } else {
+    out_frame *top = CF_VEC_PUSH(stack);
+    if (top) {
+      *top = (out_frame){v, 0};
+      put(&b, v->type == CONFIDENCE_VALUE_LIST ? "[" : "{", 1);
+    } else {
+      b.failed = 1;
+    }
+  }
+  while (stack.n && !b.failed) {
+    out_frame *f = &stack.items[stack.n - 1];
+    const confidence_value *c = f->v;
+    bool list = c->type == CONFIDENCE_VALUE_LIST;
+    if (f->i == (list ? c->u.list.n : c->u.obj.n)) {
+      put(&b, list ? "]" : "}", 1);
+      stack.n--;
+      continue;
+    }
+    size_t i = f->i++;
+    if (i)
+      put(&b, ",", 1);
+    const confidence_value *child = list ? c->u.list.items[i] : c->u.obj.fields[i].value;
+    if (!list) {
+      put_string(&b, c->u.obj.fields[i].key, c->u.obj.fields[i].key_len);
+      put(&b, ":", 1);
+    }
+    if (!is_container(child)) {
+      put_scalar(&b, child);
+      continue;
+    }
+    out_frame *top = CF_VEC_PUSH(stack);
+    if (!top) {
+      b.failed = 1;
+      break;
+    }
+    *top = (out_frame){child, 0};
+    put(&b, child->type == CONFIDENCE_VALUE_LIST ? "[" : "{", 1);
+  }
+  free(stack.items);
   if (b.failed) {
     free(b.buf);
     return NULL;

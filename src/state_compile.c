@@ -48,6 +48,7 @@ typedef struct compiler {
   cf_strmap segments; /* name -> cf_segment* */
   cf_strmap bitsets;  /* segment name -> cf_bitset_entry* */
   cf_strmap blooms;   /* materialized segment -> cf_bloom* */
+  size_t budget;      /* arena bytes the bitsets may fill (memory budget) */
   int err;
 } compiler;
 
@@ -668,10 +669,44 @@ static bool compile_flag(compiler *c, const PbFlag *pb, uint64_t fingerprint, cf
 
 /* ---- bitsets and bloom filters ----------------------------------------- */
 
+/* Inflated size a gzipped bitset declares in its trailer (ISIZE).
+ * Inflating never yields more: a longer stream fails the size check. 0 for
+ * a member cf_gunzip_strict rejects anyway (too short, over the per-bitset
+ * cap), so that it reports the corruption, not the budget. */
+static size_t bitset_isize(const ProtobufCBinaryData *gz)
+{
+  if (gz->len < 18)
+    return 0;
+  const uint8_t *t = gz->data + gz->len - 4;
+  size_t n = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+  return n <= CF_MAX_BITSET_BYTES ? n : 0;
+}
+
+static bool over_budget(compiler *c, size_t more, const char *what)
+{
+  size_t used = c->a->total;
+  if (used <= c->budget && more <= c->budget - used)
+    return false;
+  c->err = cf_error(CONFIDENCE_ELIMIT,
+                    "%s would take %zu more bytes on top of %zu, over the state memory budget of %zu bytes "
+                    "(confidence_state_options.memory_budget_bytes)",
+                    what, more, used, c->budget);
+  return true;
+}
+
 static bool load_bitsets(compiler *c, const PbState *pb)
 {
   if (!cf_strmap_init(&c->bitsets, c->a, pb->n_bitsets))
     return fail_oom(c);
+  /* All trailers first, so an over-budget state is refused before anything
+   * is inflated; the running check below covers what compiling adds. */
+  size_t declared = 0;
+  for (size_t i = 0; i < pb->n_bitsets; i++) {
+    size_t n = (int)pb->bitsets[i]->bitset_case == BITSET_GZIPPED ? bitset_isize(&pb->bitsets[i]->gzipped_bitset) : 0;
+    declared = declared > SIZE_MAX - n ? SIZE_MAX : declared + n;
+  }
+  if (over_budget(c, declared, "the inflated segment bitsets"))
+    return false;
   for (size_t i = 0; i < pb->n_bitsets; i++) {
     const Confidence__Flags__Admin__V1__ResolverState__PackedBitset *pbs = pb->bitsets[i];
     const char *seg = pbs->segment ? pbs->segment : "";
@@ -688,6 +723,8 @@ static bool load_bitsets(compiler *c, const PbState *pb)
     if (!e)
       return fail_oom(c);
     size_t n_bytes;
+    if (over_budget(c, bitset_isize(&pbs->gzipped_bitset), "inflating the segment bitsets"))
+      return false;
     int rc = cf_gunzip_strict(pbs->gzipped_bitset.data, pbs->gzipped_bitset.len, &c->st->arena, &e->bits, &n_bytes);
     if (rc) {
       char detail[512]; /* cf_error writes the buffer the detail lives in */
@@ -920,10 +957,10 @@ static bool compile_clients(compiler *c, const PbState *pb, cf_flag *flags, cons
 /* ---- entry point -------------------------------------------------------- */
 
 int cf_state_compile(const void *pbstate, const uint8_t *wire, size_t wire_len, const char *account_id,
-                     confidence_state *st)
+                     size_t budget, confidence_state *st)
 {
   const PbState *pb = pbstate;
-  compiler c = {.st = st, .a = &st->arena};
+  compiler c = {.st = st, .a = &st->arena, .budget = budget};
   wire_hashes wh = {cf_arena_calloc(c.a, pb->n_flags + 1, sizeof(uint64_t)),
                     cf_arena_calloc(c.a, pb->n_segments_no_bitsets + 1, sizeof(uint64_t)), 0, 0};
   if (!wh.flags || !wh.segments)

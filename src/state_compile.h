@@ -7,8 +7,9 @@
 /* `pbstate` is a decoded ResolverState and `wire` the bytes it was decoded
  * from (used for change-detection fingerprints). Fills `st` (whose arena
  * receives everything); on failure returns a negative code and the caller
- * frees st. */
+ * frees st. Bitsets are not inflated past `budget` arena bytes
+ * (CONFIDENCE_ELIMIT). */
 int cf_state_compile(const void *pbstate, const uint8_t *wire, size_t wire_len, const char *account_id,
-                     confidence_state *st);
+                     size_t budget, confidence_state *st);
 
 #endif

@@ -30,12 +30,22 @@ struct confidence_value {
     struct {
       cf_field *fields;
       size_t n, cap;
+      /* Hash index over `fields` once a struct grows past a few entries
+       * (value.c); NULL means "scan". Values built elsewhere (arena,
+       * views) leave it NULL. */
+      struct cf_field_index *index;
     } obj;
   } u;
 };
 
-/* Struct lookup by byte key; NULL if absent. */
+/* Struct lookup by byte key; NULL if absent. O(1) on indexed structs. */
 const confidence_value *cf_value_get(const confidence_value *obj, const char *key, size_t key_len);
+
+/* True when ok(s, len) holds for `v` if it is a string and, for a list,
+ * for every string among its items at any depth (structs and scalars are
+ * skipped). Iterative, so context nesting cannot exhaust the stack; false
+ * also when memory for the walk runs out. */
+bool cf_value_strings_all(const confidence_value *v, bool (*ok)(const char *s, size_t len));
 
 /* Arena-built values for compiled states (never freed individually). */
 confidence_value *cf_value_arena_new(cf_arena *a, confidence_value_type type);

@@ -263,7 +263,7 @@ static void test_bad_input(void)
   confidence_state_options o = CONFIDENCE_STATE_OPTIONS_INIT;
   o.account_id = "acct";
   CHECK(confidence_state_load("", 0, &o, NULL) == CONFIDENCE_EINVAL);
-  o.version = 2;
+  o.version = CONFIDENCE_STATE_OPTIONS_VERSION + 1;
   st = (confidence_state *)&o;
   CHECK(confidence_state_load("", 0, &o, &st) == CONFIDENCE_EINVAL && st == NULL);
   CHECK(confidence_state_options_init(&o, CONFIDENCE_STATE_OPTIONS_VERSION) == 0);

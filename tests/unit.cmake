@@ -40,3 +40,9 @@ if(CONFIDENCE_BASH)
   add_test(NAME test_core_lib COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_core_lib.sh
            $<TARGET_FILE:confidence_core> $<TARGET_FILE:confidence_cli> ${CONFORMANCE_DIR}/resolver-spec)
 endif()
+
+# Hostile values: 200,000-level values, 10^6-attribute contexts, every
+# two-letter country code (issue 9).
+confidence_test(test_hostile_values test_hostile_values.c)
+add_test(NAME test_hostile_values COMMAND test_hostile_values ${CONFORMANCE_DIR}/resolver-spec)
+set_tests_properties(test_hostile_values PROPERTIES TIMEOUT 300)

@@ -25,7 +25,14 @@ typedef enum confidence_log_destination {
   CONFIDENCE_LOG_DESTINATION_CLOUDFLARE = 2
 } confidence_log_destination;
 
-#define CONFIDENCE_STATE_OPTIONS_VERSION 1
+/* Default memory budget of one loaded state (memory_budget_bytes = 0):
+ * 1 GiB. Real states take a few MiB (a segment bitset is 125,000 bytes). */
+#define CONFIDENCE_STATE_DEFAULT_MEMORY_BUDGET ((size_t)1 << 30)
+/* Largest state confidence_state_load_file reads (the CDN body limit). */
+#define CONFIDENCE_STATE_MAX_FILE_BYTES ((size_t)64 << 20)
+
+/* 1: account_id, encryption_key_hex, format. 2: memory_budget_bytes. */
+#define CONFIDENCE_STATE_OPTIONS_VERSION 2
 typedef struct confidence_state_options {
   unsigned version;
   /* Bare account id ("my-account", not "accounts/my-account"). NULL or ""
@@ -34,18 +41,45 @@ typedef struct confidence_state_options {
   /* 64 hex characters (AES-256 key) for encrypted payloads, or NULL. */
   const char *encryption_key_hex;
   int format; /* confidence_state_format */
+  /* Version 2. Most memory one load may use: the decoded protobuf, the
+   * inflated segment bitsets and the compiled snapshot together. Checked
+   * before each part is allocated (the gzip size trailers are summed
+   * before anything is inflated); over it the load fails with
+   * CONFIDENCE_ELIMIT. 0 = CONFIDENCE_STATE_DEFAULT_MEMORY_BUDGET,
+   * SIZE_MAX = no budget. A provider holds two states during a reload. */
+  size_t memory_budget_bytes;
 } confidence_state_options;
-#define CONFIDENCE_STATE_OPTIONS_INIT {CONFIDENCE_STATE_OPTIONS_VERSION, NULL, NULL, CONFIDENCE_STATE_FORMAT_AUTO}
+#define CONFIDENCE_STATE_OPTIONS_INIT {CONFIDENCE_STATE_OPTIONS_VERSION, NULL, NULL, CONFIDENCE_STATE_FORMAT_AUTO, 0}
 
+/* Initialises `opts` for `version` (1 to CONFIDENCE_STATE_OPTIONS_VERSION),
+ * writing only the fields that version has. Returns 0 or CONFIDENCE_EINVAL
+ * (NULL opts or an unknown version). */
 CONFIDENCE_API int confidence_state_options_init(confidence_state_options *opts, unsigned version);
 
-/* Decodes, decrypts and compiles a state. On success *out holds an owned
- * reference (release with confidence_state_unref). On failure *out is NULL
- * and the code says why (EPARSE, EDECRYPT, ESTATE, ELIMIT, ENOMEM, EINVAL)
- * with details in confidence_last_error_message(). `data` is only read
- * during the call. */
+/* Decodes, decrypts and compiles a state. `opts` may be NULL (defaults);
+ * any version from 1 to CONFIDENCE_STATE_OPTIONS_VERSION is accepted and
+ * only that version's fields are read. On success returns 0 and *out holds
+ * an owned reference (release with confidence_state_unref). On failure *out
+ * is NULL, details are in confidence_last_error_message(), and the code is:
+ *   CONFIDENCE_EINVAL    NULL out, NULL data with len > 0, an unknown
+ *                        options version or format, a malformed key, or no
+ *                        account id;
+ *   CONFIDENCE_EPARSE    malformed protobuf;
+ *   CONFIDENCE_EDECRYPT  the encrypted payload failed authentication;
+ *   CONFIDENCE_ESTATE    a decodable state the resolver rejects (bad
+ *                        bitset, bloom filter, reference, ...);
+ *   CONFIDENCE_ELIMIT    messages nest deeper than 100 levels, or the load
+ *                        would exceed the memory budget (the message names
+ *                        it);
+ *   CONFIDENCE_ENOMEM    an allocation failed.
+ * `data` is only read during the call. */
 CONFIDENCE_API int confidence_state_load(const void *data, size_t len, const confidence_state_options *opts,
                                          confidence_state **out);
+/* confidence_state_load on the contents of a regular file of at most
+ * CONFIDENCE_STATE_MAX_FILE_BYTES. Besides the codes above: CONFIDENCE_EIO
+ * when the file cannot be opened or read, or is not a regular file
+ * (device, FIFO, directory); CONFIDENCE_ELIMIT when it is larger than
+ * CONFIDENCE_STATE_MAX_FILE_BYTES; CONFIDENCE_EINVAL for a NULL path. */
 CONFIDENCE_API int confidence_state_load_file(const char *path, const confidence_state_options *opts,
                                               confidence_state **out);
 
