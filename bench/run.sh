@@ -25,6 +25,14 @@
 #      SKIP_WASM=1      C and CLI figures only
 #      SKIP_PROVIDER=1  no provider bench
 #      KEEP_TMP=1       keep the temp dir (case files, raw outputs)
+#      BASELINE_REV     also build confidence_bench at this git revision (git archive,
+#                       into $BUILD_DIR-baseline) and compare resolve costs with it
+#      SKIP_HOOK=1      no trace-hook build ($BUILD_DIR-notrace, -DCF_TRACE_HOOK=0)
+#
+# Managed evaluation context: the *-mc scenarios resolve the same flags and
+# contexts as their twins for clients/managed-0, which run.sh adds to the spec
+# state with $managed_json (tools/oracle/managed_states.py, needs the peer
+# venv; without it the -mc rows are skipped).
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,6 +56,7 @@ enc_state="$data/states/resolver_state_encrypted.pb"
 enc_key_file="$data/states/encryption_key_test.hex"
 enc_account="confidence-test" # the account inside the encrypted envelope
 spec_secret="test-secret"
+managed_json='{"country":"SE","user.plan":"pro","user.tier":3,"app.version":"2.3.1","device":{"os":"ios"}}'
 # The one client credential of resolver_state_current.pb.
 cur_secret="mkjJruAATQWjeY7foFIWfVAcBWnci2YF"
 for f in "$spec_state" "$cur_state" "$enc_state" "$enc_key_file"; do
@@ -82,6 +91,21 @@ cmake -S "$repo_root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DCONFIDENCE_BU
   { cat "$tmp/cmake.log" >&2; exit 1; }
 cmake --build "$build_dir" --target confidence_bench confidence_bench_provider confidence_cli -j "$jobs" \
   >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
+if [ "${SKIP_HOOK:-0}" != 1 ]; then
+  # The same library with the trace hook's checks compiled out.
+  cmake -S "$repo_root" -B "$build_dir-notrace" -DCMAKE_BUILD_TYPE=Release -DCONFIDENCE_BUILD_BENCH=ON \
+    -DCMAKE_C_FLAGS=-DCF_TRACE_HOOK=0 >"$tmp/cmake-notrace.log" || { cat "$tmp/cmake-notrace.log" >&2; exit 1; }
+  cmake --build "$build_dir-notrace" --target confidence_bench -j "$jobs" >"$tmp/build-notrace.log" 2>&1 ||
+    { cat "$tmp/build-notrace.log" >&2; exit 1; }
+fi
+if [ -n "${BASELINE_REV:-}" ]; then
+  mkdir -p "$tmp/baseline-src"
+  git -C "$repo_root" archive "$BASELINE_REV" | tar -x -C "$tmp/baseline-src"
+  cmake -S "$tmp/baseline-src" -B "$build_dir-baseline" -DCMAKE_BUILD_TYPE=Release -DCONFIDENCE_BUILD_BENCH=ON \
+    >"$tmp/cmake-baseline.log" || { cat "$tmp/cmake-baseline.log" >&2; exit 1; }
+  cmake --build "$build_dir-baseline" --target confidence_bench -j "$jobs" >"$tmp/build-baseline.log" 2>&1 ||
+    { cat "$tmp/build-baseline.log" >&2; exit 1; }
+fi
 bench_bin="$build_dir/bench/confidence_bench"
 provider_bin="$build_dir/bench/confidence_bench_provider"
 cli_bin="$build_dir/confidence"
@@ -98,10 +122,23 @@ targeted-current|cur|["flags/fallthrough-test-2"]|{"visitor_id":"user-%d"}|1000|
 all-spec|spec|[]|{"targeting_key":"user-%d","country":"SE"}|1000|8000
 all-current|cur|[]|{"visitor_id":"user-%d"}|1000|20000
 EOF
+# The managed-context twins (see the header), when the state can be built.
+managed_state="$tmp/managed.pb"
+if "$repo_root/tools/oracle/setup_peer.sh" >"$tmp/peer-setup.log" 2>&1 &&
+  python3 "$repo_root/tools/oracle/managed_states.py" --state "$spec_state" --seed 1 --out "$managed_state" \
+    --managed-json "$managed_json" 2>"$tmp/managed.err"; then
+  cat >>"$tmp/scenarios" <<EOF
+simple-mc|mspec|["flags/simple-flag"]|{"targeting_key":"user1","country":"SE"}|1|20000
+targeted-spec-mc|mspec|["flags/multi-variant-flag"]|{"targeting_key":"user-%d","country":"SE"}|1000|20000
+all-spec-mc|mspec|[]|{"targeting_key":"user-%d","country":"SE"}|1000|8000
+EOF
+else
+  echo "== managed-context scenarios skipped: $(tail -n1 "$tmp/managed.err" 2>/dev/null || tail -n1 "$tmp/peer-setup.log")"
+fi
 
-state_of() { if [ "$1" = spec ]; then echo "$spec_state"; else echo "$cur_state"; fi; }
-account_of() { if [ "$1" = spec ]; then echo "$spec_account"; else echo "$cur_account"; fi; }
-secret_of() { if [ "$1" = spec ]; then echo "$spec_secret"; else echo "$cur_secret"; fi; }
+state_of() { case "$1" in spec) echo "$spec_state" ;; mspec) echo "$managed_state" ;; *) echo "$cur_state" ;; esac; }
+account_of() { case "$1" in spec | mspec) echo "$spec_account" ;; *) echo "$cur_account" ;; esac; }
+secret_of() { case "$1" in spec) echo "$spec_secret" ;; mspec) echo managed-secret-0 ;; *) echo "$cur_secret" ;; esac; }
 
 {
   echo "# kind name state account key [cases]"
@@ -117,12 +154,36 @@ while IFS='|' read -r name which flags ctx count _; do
     }
   }' >"$tmp/$name.jsonl"
   echo "resolve $name $(state_of "$which") $(account_of "$which") - $tmp/$name.jsonl" >>"$tmp/manifest"
+  echo "resolve $name $(state_of "$which") $(account_of "$which") - $tmp/$name.jsonl" >>"$tmp/manifest-resolve"
 done <"$tmp/scenarios"
 echo "== cases in $tmp: $(cd "$tmp" && wc -l -- *.jsonl | awk '$2 != "total" {printf "%s(%d) ", $2, $1}')"
 
 # ---- C bench ---------------------------------------------------------------------------
 echo "== C: $bench_bin --manifest $tmp/manifest --min-time $min_time"
 "$bench_bin" --manifest "$tmp/manifest" --min-time "$min_time" | tee "$tmp/c.out"
+
+# ---- trace hook and baseline --------------------------------------------------------------
+# Resolve scenarios only, the builds alternating for three rounds so a busy
+# moment hits all of them; each figure is the best round's median.
+: >"$tmp/variants.out"
+variants="current:$bench_bin"
+[ "${SKIP_HOOK:-0}" != 1 ] && variants="$variants notrace:$build_dir-notrace/bench/confidence_bench"
+[ -n "${BASELINE_REV:-}" ] && variants="$variants baseline:$build_dir-baseline/bench/confidence_bench"
+if [ "$variants" != "current:$bench_bin" ]; then
+  echo "== C builds side by side ($variants)"
+  for round in 1 2 3; do
+    for v in $variants; do
+      "${v#*:}" --manifest "$tmp/manifest-resolve" --min-time "$min_time" 2>/dev/null |
+        awk -v v="${v%%:*}" -v r="$round" '$1 == "RESULT" { $2 = $2 "-" v; print $0, "round=" r }' >>"$tmp/variants.out"
+    done
+  done
+fi
+# Best (lowest) ns_per_resolve of a build for a scenario.
+best_ns() { # variant name
+  awk -v kind="resolve-$1" -v name="name=$2" '$1 == "RESULT" && $2 == kind && $3 == name {
+    for (i = 4; i <= NF; i++) if (index($i, "ns_per_resolve=") == 1) { x = substr($i, 16) + 0; if (!b || x < b) b = x }
+  } END { if (b) print b }' "$tmp/variants.out"
+}
 
 # Value of key=... on the RESULT line of kind/name in a file.
 field() { # file kind name key
@@ -289,6 +350,27 @@ if [ -s "$tmp/provider.out" ]; then
   echo "machine probe (register-only spin loop, 2 threads / 1 thread; 2.00 = both cores free):" \
     "single $(pf machine single spin_ratio)x (min $(pf machine single min_spin_ratio)x)," \
     "threads $(pf machine threads spin_ratio)x (min $(pf machine threads min_spin_ratio)x)"
+fi
+
+if [ -s "$tmp/variants.out" ]; then
+  echo
+  echo "== trace hook and managed context (C ns per resolve, best of 3 alternating rounds; hook off = the"
+  echo "   shipped build with no hook set, compiled out = -DCF_TRACE_HOOK=0; baseline = ${BASELINE_REV:-none})"
+  printf '%-17s | %9s %12s %8s | %9s %8s\n' scenario "hook off" "compiled out" "hook" "baseline" "vs base"
+  while IFS='|' read -r name _ _ _ _ _; do
+    cur="$(best_ns current "$name")" off="$(best_ns notrace "$name")" base="$(best_ns baseline "$name")"
+    printf '%-17s | %9s %12s %8s | %9s %8s\n' "$name" "${cur:-?}" "${off:-n/a}" \
+      "$(awk -v a="$cur" -v b="$off" 'BEGIN { if (a > 0 && b > 0) printf "%+.1f%%", (a / b - 1) * 100; else print "n/a" }')" \
+      "${base:-n/a}" \
+      "$(awk -v a="$cur" -v b="$base" 'BEGIN { if (a > 0 && b > 0) printf "%+.1f%%", (a / b - 1) * 100; else print "n/a" }')"
+  done <"$tmp/scenarios"
+  for twin in simple targeted-spec all-spec; do
+    a="$(best_ns current "$twin-mc")" b="$(best_ns current "$twin")"
+    if [ -n "$a" ] && [ -n "$b" ]; then
+      echo "managed context, extra cost per resolve ($twin-mc - $twin):" \
+        "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%+.1f ns (%+.1f%%)", a - b, (a / b - 1) * 100 }')"
+    fi
+  done
 fi
 
 # ---- targets --------------------------------------------------------------------------------

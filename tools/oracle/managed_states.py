@@ -24,9 +24,14 @@ this writes a plain ResolverState with:
 
 gen_cases.py then aims request contexts at the same criteria, so requests
 collide with the managed values. Deterministic per seed.
+
+With --managed-json JSON (flat dot-path keys) there is one new client,
+`clients/managed-0` (secret `managed-secret-0`), with exactly that managed
+context and no probe flags: a fixed state for benchmarks (bench/run.sh).
 """
 
 import argparse
+import json
 import random
 import sys
 
@@ -182,16 +187,16 @@ def managed_entries(rng, model, client_flags):
     return entries
 
 
-def derive(state, rng):
+def derive(state, rng, fixed=None):
     model = gen_cases.StateModel(state)
     originals = list(state.clients)
-    probe_names = add_probes(state)
+    probe_names = add_probes(state) if fixed is None else []
     by_client = {}
     for flag in state.flags:
         if flag.name not in probe_names:
             for c in flag.clients:
                 by_client.setdefault(c, []).append(flag.name)
-    new_names = [f"clients/managed-{i}" for i in range(MANAGED_CLIENTS)]
+    new_names = [f"clients/managed-{i}" for i in range(MANAGED_CLIENTS if fixed is None else 1)]
     for flag in state.flags:
         if flag.name in probe_names or flag.clients:
             flag.clients.extend(new_names)
@@ -201,7 +206,8 @@ def derive(state, rng):
         client = state.clients.add()
         client.name = name
         flags = by_client.get(base.name, []) + probe_names
-        for key, value in managed_entries(rng, model, flags).items():
+        entries = managed_entries(rng, model, flags) if fixed is None else fixed
+        for key, value in entries.items():
             to_value(client.managed_context[key], value)
         credential = state.client_credentials.add()
         credential.name = f"{name}/credentials/c"
@@ -218,12 +224,14 @@ def main(argv=None):
     peer.add_state_arguments(parser)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--managed-json", help="one client with exactly this managed context")
     args = parser.parse_args(argv)
     peer.require_peer_package()
     import state_schema
 
     data, _ = peer.load_state(args.state, args.encryption_key)
-    state = derive(state_schema.parse_resolver_state(data), random.Random(args.seed))
+    fixed = json.loads(args.managed_json) if args.managed_json else None
+    state = derive(state_schema.parse_resolver_state(data), random.Random(args.seed), fixed)
     with open(args.out, "wb") as handle:
         handle.write(state.SerializeToString())
     return 0
