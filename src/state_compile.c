@@ -48,7 +48,8 @@ typedef struct compiler {
   cf_strmap segments; /* name -> cf_segment* */
   cf_strmap bitsets;  /* segment name -> cf_bitset_entry* */
   cf_strmap blooms;   /* materialized segment -> cf_bloom* */
-  size_t budget;      /* arena bytes the bitsets may fill (memory budget) */
+  size_t budget;      /* memory budget of the load ... */
+  size_t reserved;    /* ... of which the decoded protobuf takes this much */
   int err;
 } compiler;
 
@@ -684,7 +685,7 @@ static size_t bitset_isize(const ProtobufCBinaryData *gz)
 
 static bool over_budget(compiler *c, size_t more, const char *what)
 {
-  size_t used = c->a->total;
+  size_t used = c->a->total + c->reserved;
   if (used <= c->budget && more <= c->budget - used)
     return false;
   c->err = cf_error(CONFIDENCE_ELIMIT,
@@ -957,10 +958,10 @@ static bool compile_clients(compiler *c, const PbState *pb, cf_flag *flags, cons
 /* ---- entry point -------------------------------------------------------- */
 
 int cf_state_compile(const void *pbstate, const uint8_t *wire, size_t wire_len, const char *account_id,
-                     size_t budget, confidence_state *st)
+                     size_t budget, size_t reserved, confidence_state *st)
 {
   const PbState *pb = pbstate;
-  compiler c = {.st = st, .a = &st->arena, .budget = budget};
+  compiler c = {.st = st, .a = &st->arena, .budget = budget, .reserved = reserved};
   wire_hashes wh = {cf_arena_calloc(c.a, pb->n_flags + 1, sizeof(uint64_t)),
                     cf_arena_calloc(c.a, pb->n_segments_no_bitsets + 1, sizeof(uint64_t)), 0, 0};
   if (!wh.flags || !wh.segments)

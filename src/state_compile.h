@@ -7,9 +7,10 @@
 /* `pbstate` is a decoded ResolverState and `wire` the bytes it was decoded
  * from (used for change-detection fingerprints). Fills `st` (whose arena
  * receives everything); on failure returns a negative code and the caller
- * frees st. Bitsets are not inflated past `budget` arena bytes
+ * frees st. `reserved` bytes of the memory `budget` are already in use
+ * (the decoded protobuf); bitsets are not inflated past the rest
  * (CONFIDENCE_ELIMIT). */
 int cf_state_compile(const void *pbstate, const uint8_t *wire, size_t wire_len, const char *account_id,
-                     size_t budget, confidence_state *st);
+                     size_t budget, size_t reserved, confidence_state *st);
 
 #endif

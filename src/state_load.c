@@ -323,7 +323,7 @@ int confidence_state_load(const void *data, size_t len, const confidence_state_o
     st->log_destinations[0] = CONFIDENCE_LOG_DESTINATION_EDGE;
 
   /* The decoded tree lives until compiling ends: both share the budget. */
-  rc = cf_state_compile(l.state, l.wire, l.wire_len, account, budget - l.decoded, st);
+  rc = cf_state_compile(l.state, l.wire, l.wire_len, account, budget, l.decoded, st);
   free_loaded(&l);
   if (!rc && st->arena.total > budget - l.decoded)
     rc = cf_error(CONFIDENCE_ELIMIT,

@@ -46,3 +46,8 @@ endif()
 confidence_test(test_hostile_values test_hostile_values.c)
 add_test(NAME test_hostile_values COMMAND test_hostile_values ${CONFORMANCE_DIR}/resolver-spec)
 set_tests_properties(test_hostile_values PROPERTIES TIMEOUT 300)
+
+# State memory budget and file loading bounds (issue 9).
+confidence_test(test_state_budget test_state_budget.c)
+target_link_libraries(test_state_budget PRIVATE ZLIB::ZLIB)
+add_test(NAME test_state_budget COMMAND test_state_budget ${CMAKE_CURRENT_BINARY_DIR})
