@@ -224,10 +224,12 @@ int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms)
   if (first) {
     if (!p->encryption_key && !p->disable_sync)
       cf_provider_log(p, CONFIDENCE_LOG_WARN, "no encryption key: the state is downloaded unencrypted");
-    cf_provider_bootstrap(p);
+    int boot_rc = cf_provider_bootstrap(p);
     int rc = start_threads(p);
     if (rc)
       return rc;
+    if (boot_rc) /* the caller hears of a broken bootstrap at once (message kept) */
+      return boot_rc;
   }
   int64_t deadline = cf_deadline_in(timeout_ms);
   while (timeout_ms && atomic_load(&p->current) == NULL && cf_deadline_left_ms(deadline) > 0)

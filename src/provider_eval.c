@@ -421,6 +421,8 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", !p ? "no provider" : "no flag key", "");
   } else if (!slot) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "out of memory%s%s", "", "");
+  } else if (!st && atomic_load_explicit(&p->status, memory_order_relaxed) == CONFIDENCE_STATUS_FATAL) {
+    fail(&o, CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_FATAL, "The provider cannot load a flag state%s%s", "", "");
   } else if (!st) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_NOT_READY, "The provider has no flag state yet%s%s", "", "");
   } else {

@@ -118,8 +118,9 @@ void cf_retire_state(confidence_provider *p, confidence_state *st, bool quiescen
 void cf_reclaim_states(confidence_provider *p);
 
 /* ---- provider_sync.c ---- */
-/* Loads the bootstrap state, if configured (on the thread calling start). */
-void cf_provider_bootstrap(confidence_provider *p);
+/* Loads the bootstrap state, if configured (on the thread calling start).
+ * Returns 0, or the load error (ERROR emitted; FATAL when sync is off). */
+int cf_provider_bootstrap(confidence_provider *p);
 /* Swaps in a loaded state (takes the reference), emitting events. */
 void cf_provider_install_state(confidence_provider *p, confidence_state *st, const char *origin);
 void *cf_provider_sync_main(void *arg);

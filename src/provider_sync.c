@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "error.h"
 #include "net.h"
 #include "provider_internal.h"
 #include "state_internal.h"
@@ -83,7 +84,7 @@ static int load_bytes(confidence_provider *p, const void *data, size_t len, conf
   return confidence_state_load(data, len, &o, out);
 }
 
-void cf_provider_bootstrap(confidence_provider *p)
+int cf_provider_bootstrap(confidence_provider *p)
 {
   confidence_state *st = NULL;
   int rc = 0;
@@ -95,14 +96,26 @@ void cf_provider_bootstrap(confidence_provider *p)
     o.encryption_key_hex = p->encryption_key;
     rc = confidence_state_load_file(p->state_file, &o, &st);
   } else {
-    return;
+    return 0;
+  }
+  /* A state without our client (an empty file, another client's state)
+   * would serve nothing but errors: reject it like a malformed one. */
+  if (rc == 0 && !cf_strmap_get(&st->secrets, p->secret, strlen(p->secret))) {
+    confidence_state_unref(st);
+    rc = cf_error(CONFIDENCE_ESECRET, "the bootstrap state has no client for this client secret");
   }
   if (rc) {
-    cf_provider_log(p, CONFIDENCE_LOG_WARN, "bootstrap state rejected: %s", confidence_last_error_message());
-    cf_provider_emit(p, CONFIDENCE_EVENT_ERROR, "bootstrap state rejected", NULL, 0);
-    return;
+    char why[600];
+    snprintf(why, sizeof why, "bootstrap state rejected: %s: %s", confidence_strerror(rc),
+             confidence_last_error_message());
+    cf_provider_log(p, CONFIDENCE_LOG_ERROR, "%s", why);
+    if (p->disable_sync) /* nothing else will ever bring a state */
+      atomic_store(&p->status, CONFIDENCE_STATUS_FATAL);
+    cf_provider_emit(p, CONFIDENCE_EVENT_ERROR, why, NULL, 0);
+    return cf_error(rc, "%s", why);
   }
   cf_provider_install_state(p, st, "bootstrap");
+  return 0;
 }
 
 /* One CDN round: returns true when the provider holds a current state

@@ -329,9 +329,13 @@ static int perform(const confidence_http_request *req, struct curl_slist *hdrs, 
       snprintf(resp->error, sizeof resp->error, "%s", ctx.abort_reason);
     else if (rc == CURLE_FILESIZE_EXCEEDED)
       snprintf(resp->error, sizeof resp->error, "response body exceeds 64 MiB");
+    else if (rc == CURLE_OUT_OF_MEMORY && !ctx.oom)
+      /* libcurl 7.88 reports a header line over its 100 KB limit as "Out of
+       * memory"; our own allocations did not fail, so that is the cause. */
+      snprintf(resp->error, sizeof resp->error, "response header too large (over libcurl's 100 KB per line)");
     else
       snprintf(resp->error, sizeof resp->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    if (ctx.oom || rc == CURLE_OUT_OF_MEMORY)
+    if (ctx.oom)
       result = CONFIDENCE_ENOMEM;
     else if (rc == CURLE_OPERATION_TIMEDOUT)
       result = CONFIDENCE_ETIMEDOUT;

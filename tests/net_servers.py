@@ -107,6 +107,8 @@ class Handler(BaseHTTPRequestHandler):
             elif url.path == "/headers":
                 self.reply(200, b"ok", [("X-Mixed-Case", "  Value  "), ("X-Dup", "1"), ("X-Dup", "2"),
                                         ("X-Empty", "")])
+            elif url.path == "/hugeheader":
+                self.reply(200, b"x", [("X-Huge", "h" * (1 << 20))])
             elif url.path == "/big":
                 size = int(q["size"][0])
                 with_length = q.get("cl", ["1"])[0] == "1"

@@ -913,6 +913,12 @@ static void test_http_integration(int http_port)
     CHECK(strstr(f.error, "exceeds 64 MiB") != NULL);
   }
 
+  /* a 1 MiB response header: named as such, not as "out of memory" */
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hugeheader", http_port);
+  CHECK(cf_net_fetch_state(t, url, NULL, 10000, &f) == CF_FETCH_FAILED);
+  CHECK(strstr(f.error, "header") != NULL && strstr(f.error, "too large") != NULL);
+  CHECK(strstr(f.error, "Out of memory") == NULL);
+
   /* the raw transport: lowercase names, trimmed values, duplicates kept */
   snprintf(url, sizeof url, "http://127.0.0.1:%d/headers", http_port);
   confidence_http_request req = {0};

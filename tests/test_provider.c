@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "confidence/confidence.h"
@@ -304,6 +305,70 @@ static void test_disabled_exposures(void)
   confidence_value_free(se);
 }
 
+static int error_events;
+static void count_errors(const confidence_event *ev, void *user)
+{
+  (void)user;
+  if (ev->type == CONFIDENCE_EVENT_ERROR)
+    error_events++;
+}
+
+static int64_t ms_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A bootstrap that does not load fails start() at once, with its cause. */
+static void expect_bootstrap_error(const char *file, int sync, int want_rc, const char *want_text)
+{
+  confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
+  o.client_secret = "test-secret";
+  o.state_file = file;
+  o.account_id = account;
+  o.disable_state_sync = !sync;
+  o.cdn_base_url = "http://127.0.0.1:1"; /* refused at once */
+  o.on_event = count_errors;
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  error_events = 0;
+  int64_t t0 = ms_now();
+  int rc = confidence_provider_start(p, 5000);
+  int64_t took = ms_now() - t0;
+  CHECK(rc == want_rc);
+  CHECK(strstr(confidence_last_error_message(), want_text) != NULL);
+  CHECK(took < 1000);
+  CHECK(error_events >= 1);
+  CHECK(confidence_provider_status(p) == (sync ? CONFIDENCE_STATUS_NOT_READY : CONFIDENCE_STATUS_FATAL));
+  if (!sync) {
+    confidence_details *d = confidence_details_new();
+    CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", NULL, 1, d) == 1);
+    CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_FATAL);
+    confidence_details_free(d);
+  }
+  if (rc != want_rc)
+    fprintf(stderr, "  %s: got %s (%s)\n", file, confidence_strerror(rc), confidence_last_error_message());
+  confidence_provider_free(p);
+}
+
+static void test_config_errors(void)
+{
+  char garbage[] = "/tmp/confidence-garbage-XXXXXX", empty[] = "/tmp/confidence-empty-XXXXXX";
+  int fd = mkstemp(garbage);
+  CHECK(fd >= 0 && write(fd, "\xff\xff\xff garbage", 12) == 12);
+  close(fd);
+  fd = mkstemp(empty);
+  CHECK(fd >= 0);
+  close(fd);
+  expect_bootstrap_error("/nonexistent/state.pb", 0, CONFIDENCE_EIO, "/nonexistent/state.pb");
+  expect_bootstrap_error("/nonexistent/state.pb", 1, CONFIDENCE_EIO, "/nonexistent/state.pb");
+  expect_bootstrap_error(garbage, 0, CONFIDENCE_EPARSE, "malformed");
+  expect_bootstrap_error(empty, 0, CONFIDENCE_ESECRET, "no client for this client secret");
+  unlink(garbage);
+  unlink(empty);
+}
+
 static int transport_frees;
 static void count_free(void *user)
 {
@@ -385,6 +450,7 @@ int main(int argc, char **argv)
   account[strcspn(account, "\r\n")] = '\0';
   test_not_ready();
   test_versions();
+  test_config_errors();
   test_getters();
   test_exposures();
   test_queue_bound();

@@ -20,7 +20,7 @@ typedef enum confidence_status {
   CONFIDENCE_STATUS_READY = 1,
   CONFIDENCE_STATUS_ERROR = 2,     /* reserved: the provider never parks itself here */
   CONFIDENCE_STATUS_STALE = 3,     /* serving the last good state; syncs keep failing */
-  CONFIDENCE_STATUS_FATAL = 4      /* unusable configuration (e.g. a malformed key) */
+  CONFIDENCE_STATUS_FATAL = 4      /* no state can ever load (bootstrap rejected, sync disabled) */
 } confidence_status;
 
 typedef enum confidence_event_type {
@@ -104,6 +104,13 @@ CONFIDENCE_API int confidence_provider_new(const confidence_provider_options *op
 /* Starts the background threads. timeout_ms 0 returns at once; otherwise
  * waits up to timeout_ms for READY and returns 0 if ready, CONFIDENCE_ETIMEDOUT
  * if not yet (the provider keeps trying in the background either way).
+ * A bootstrap state (state_file / state_bytes) that does not load, or has
+ * no client for the secret, is reported at once: the first start returns
+ * its code (CONFIDENCE_EIO, _EINVAL, _EPARSE, _EDECRYPT, _ESTATE, _ESECRET,
+ * _ELIMIT or _ENOMEM, message in confidence_last_error_message), an ERROR
+ * event is emitted, and with disable_state_sync the status becomes FATAL
+ * (getters then report PROVIDER_FATAL); with sync on, the CDN is still
+ * tried in the background.
  * Other returns: CONFIDENCE_EINVAL (NULL), CONFIDENCE_ENOMEM (threads). */
 CONFIDENCE_API int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms);
 CONFIDENCE_API int confidence_provider_status(const confidence_provider *p);
