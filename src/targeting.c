@@ -173,20 +173,14 @@ static void convert_scalar(const confidence_value *e, unsigned char expect, conv
 
 /* The reference converts the whole value before evaluating, and a string
  * that is not a Rust float fails the whole resolve under a numeric rule. */
-static bool numbers_parse(const confidence_value *v)
+static bool parses_as_f64(const char *s, size_t len)
 {
-  if (!v)
-    return true;
-  if (v->type == CONFIDENCE_VALUE_STRING) {
-    double d;
-    return cf_parse_f64(v->u.s.ptr, v->u.s.len, &d);
-  }
-  if (v->type == CONFIDENCE_VALUE_LIST)
-    for (size_t i = 0; i < v->u.list.n; i++)
-      if (!numbers_parse(v->u.list.items[i]))
-        return false;
-  return true;
+  double d;
+  return cf_parse_f64(s, len, &d);
 }
+
+/* Iterative: a context can nest lists deeper than the C stack. */
+static bool numbers_parse(const confidence_value *v) { return cf_value_strings_all(v, parses_as_f64); }
 
 /* ---- comparisons (spec 3.9) ----------------------------------------------- */
 
