@@ -20,6 +20,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure --no-tests=error -j2
 
+tier "install: a temporary prefix, examples via pkg-config (shared, static) and CMake, C and C++"
+scripts/install-check.sh build
+
 [[ "${FAST:-0}" == 1 ]] && exit 0
 
 tier "ASan+UBSan and TSan builds of the suite"

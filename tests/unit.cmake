@@ -51,3 +51,8 @@ set_tests_properties(test_hostile_values PROPERTIES TIMEOUT 300)
 confidence_test(test_state_budget test_state_budget.c)
 target_link_libraries(test_state_budget PRIVATE ZLIB::ZLIB)
 add_test(NAME test_state_budget COMMAND test_state_budget ${CMAKE_CURRENT_BINARY_DIR})
+
+# Every Debian -dev package whose headers the build used is named by
+# scripts/install-deps.sh (a fresh machine would miss it otherwise).
+add_test(NAME check_deps COMMAND bash ${CONFIDENCE_SHARED_DIR}/tools/check-deps.sh ${CMAKE_BINARY_DIR}
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
