@@ -542,6 +542,7 @@ static confidence_value *compile_struct(compiler *c, const Google__Protobuf__Str
   qsort(fields, n, sizeof *fields, cmp_fields);
   v->u.obj.fields = fields;
   v->u.obj.n = v->u.obj.cap = n;
+  v->u.obj.index = NULL; /* arena memory is not zeroed; lookups scan */
   return v;
 }
 
@@ -804,6 +805,16 @@ static int cmp_managed(const void *x, const void *y)
   return r ? r : (a->index < b->index) - (a->index > b->index); /* equal keys: the later entry first, it wins */
 }
 
+/* An empty struct the managed tree can grow: zeroed, since arena memory is
+ * not (no fields, no hash index). */
+static confidence_value *managed_struct(compiler *c)
+{
+  confidence_value *v = cf_arena_calloc(c->a, 1, sizeof *v);
+  if (v)
+    v->type = CONFIDENCE_VALUE_STRUCT;
+  return v;
+}
+
 /* Sets obj[key] = v (replacing), growing the arena-backed field array. */
 static bool managed_set(compiler *c, confidence_value *obj, const char *key, size_t klen, confidence_value *v)
 {
@@ -838,7 +849,7 @@ static bool compile_managed(compiler *c, const Confidence__Iam__V1__Client *pb, 
   if (n == 0)
     return true;
   managed_item *sorted = malloc(n * sizeof *sorted);
-  confidence_value *root = cf_value_arena_new(c->a, CONFIDENCE_VALUE_STRUCT);
+  confidence_value *root = managed_struct(c);
   if (!sorted || !root) {
     free(sorted);
     return fail_oom(c);
@@ -864,7 +875,7 @@ static bool compile_managed(compiler *c, const Confidence__Iam__V1__Client *pb, 
     for (const char *dot; (dot = strchr(seg, '.')); seg = dot + 1) {
       confidence_value *child = (confidence_value *)cf_value_get(node, seg, (size_t)(dot - seg));
       if (!child || child->type != CONFIDENCE_VALUE_STRUCT) {
-        child = cf_value_arena_new(c->a, CONFIDENCE_VALUE_STRUCT);
+        child = managed_struct(c);
         if (!child || !managed_set(c, node, seg, (size_t)(dot - seg), child))
           break;
       }
