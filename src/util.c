@@ -6,7 +6,7 @@
 
 #include "error.h"
 
-int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem)
+int cf_vec_grow(void **items, size_t *cap, size_t need, size_t elem)
 {
   if (need <= *cap)
     return 0;
@@ -24,10 +24,8 @@ int cf_vec_reserve(void **items, size_t *cap, size_t need, size_t elem)
   return 0;
 }
 
-int cf_check_version(unsigned version, unsigned current, const char *struct_name)
+int cf_check_version_fail(unsigned version, unsigned current, const char *struct_name)
 {
-  if (version >= 1 && version <= current)
-    return 0;
   return cf_error(CONFIDENCE_EINVAL, "%s version %u is not supported (this library knows 1 to %u)", struct_name,
                   version, current);
 }
