@@ -22,7 +22,7 @@ seal="$build/fuzz/fuzz_seal"
 # Must match FIXED_KEY in fuzz_state.c.
 key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 
-mkdir -p "$out"/{fuzz_state,fuzz_state_encrypted,fuzz_context_json,fuzz_resolve_context}
+mkdir -p "$out"/{fuzz_state,fuzz_state_encrypted,fuzz_context_json,fuzz_resolve_context,fuzz_value_api}
 
 python3 - "$conf" "$out" "${build}/sample/state.pb" "$here/json.dict" <<'PY'
 import json, os, random, sys
@@ -99,6 +99,23 @@ for i in range(24):
     n = rng.choice([8, 16, 32, 64, 128, 256])
     write("fuzz_resolve_context", "rand%02d" % i, bytes(rng.randrange(256) for _ in range(n)))
 write("fuzz_resolve_context", "empty", b"")
+
+# fuzz_value_api programs (one opcode byte, then its operands; see the
+# target): a struct with a string set, deep wraps of every kind, a wide
+# struct with repeating keys, each followed by copy/json/resolve checks.
+T = lambda *b: bytes(b)
+programs = {
+    "struct_set": T(5, 3, 2) + b"SE" + T(7, 7) + b"country" + T(12, 14, 0, 15),
+    "deep_lists": T(2, 0, 7, 9, 0xff, 0xff, 0, 9, 0xff, 0xff, 0, 12, 15, 14, 0),
+    "deep_structs": T(5, 0, 9, 0x40, 0x9c, 1, 12, 15, 14, 1),
+    "deep_mixed": T(3, 3) + b"abc" + T(9, 0xa0, 0x86, 2, 11, 12, 15, 14, 2, 13),
+    "wide": T(5, 10, 0x20, 0xa1, 0x10, 0x27, 11, 12, 15, 14, 3, 8, 2) + b"w1",
+    "under_key": T(5, 4, 2, 1, 5, 6, 9, 0xff, 0x7f, 0, 7, 3) + b"age" + T(14, 4),
+}
+for name, prog in programs.items():
+    write("fuzz_value_api", name, prog)
+for i in range(8):
+    write("fuzz_value_api", "rand%02d" % i, bytes(rng.randrange(256) for _ in range(64)))
 
 # JSON dictionary: the static tokens plus every attribute the state targets.
 names = set()

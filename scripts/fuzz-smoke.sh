@@ -21,7 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 timeout=${FUZZ_TIMEOUT:-25}
-targets=${FUZZ_TARGETS:-fuzz_state fuzz_state_encrypted fuzz_context_json fuzz_resolve_context}
+targets=${FUZZ_TARGETS:-fuzz_state fuzz_state_encrypted fuzz_context_json fuzz_resolve_context fuzz_value_api}
 artifacts=${FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 export CONFIDENCE_CONFORMANCE_DIR=${CONFIDENCE_CONFORMANCE_DIR:-$(cd "$root/.." && pwd)/shared/conformance}
 
@@ -56,6 +56,7 @@ run_one() {
   fuzz_state | fuzz_state_encrypted) extra+=(-max_len=65536) ;;
   fuzz_context_json) extra+=(-max_len=8192 -dict="$seeds/fuzz_context_json.dict") ;;
   fuzz_resolve_context) extra+=(-max_len=4096) ;;
+  fuzz_value_api) extra+=(-max_len=2048) ;;
   esac
   mkdir -p "$corpora/$t" "$artifacts/$t"
   local rc=0
