@@ -1,6 +1,12 @@
 /* A JSON-like value tree (null, bool, number, string, list, struct) used for
  * evaluation contexts and flag values. Numbers are doubles, as in
- * google.protobuf.Value. Strings are UTF-8 with an explicit length. */
+ * google.protobuf.Value. Strings are UTF-8 with an explicit length.
+ *
+ * Limits: trees built through this API may nest to any depth and structs
+ * may hold any number of fields. Free, copy, equal and to_json walk them
+ * without recursion; setting, finding and removing struct fields is O(1)
+ * amortized past a few fields (hash index), so a struct of n fields is
+ * built and read in O(n). Only JSON parsing bounds nesting (2048 levels). */
 #ifndef CONFIDENCE_VALUE_H
 #define CONFIDENCE_VALUE_H
 
@@ -35,18 +41,25 @@ CONFIDENCE_API confidence_value *confidence_value_new_struct(void);
  * freed on failure). Returns 0, CONFIDENCE_EINVAL or CONFIDENCE_ENOMEM. */
 CONFIDENCE_API int confidence_value_list_append(confidence_value *list, confidence_value *item);
 
-/* Sets `key` (NUL-terminated, copied) in a struct, replacing an existing
- * entry. Takes ownership of `item` in every case. */
+/* Sets `key` (NUL-terminated, copied; _len: `key_len` bytes that may hold
+ * NULs, (NULL, 0) is the empty key) in a struct. A new key goes last; an
+ * existing key keeps its place and gets the new value (the old one is
+ * freed). Takes ownership of `item` in every case (it is freed on failure).
+ * Returns 0, CONFIDENCE_EINVAL (obj not a struct, item NULL or obj itself,
+ * key NULL with a length) or CONFIDENCE_ENOMEM. */
 CONFIDENCE_API int confidence_value_struct_set(confidence_value *obj, const char *key, confidence_value *item);
 CONFIDENCE_API int confidence_value_struct_set_len(confidence_value *obj, const char *key, size_t key_len,
                                                    confidence_value *item);
-/* Removes `key` from a struct; returns 1 if it was there, else 0. */
+/* Removes `key` from a struct (later fields move up one place); returns 1
+ * if it was there, else 0 (also for NULL or a non-struct). O(n). */
 CONFIDENCE_API int confidence_value_struct_remove(confidence_value *obj, const char *key);
 
-/* Frees an owned value and everything below it. NULL is a no-op. Values
- * borrowed from the library (flag values, results) must not be freed. */
+/* Frees an owned value and everything below it, at any depth, without
+ * allocating. NULL is a no-op. Values borrowed from the library (flag
+ * values, results) must not be freed. */
 CONFIDENCE_API void confidence_value_free(confidence_value *v);
-/* Deep copy; owned, NULL when out of memory. */
+/* Deep copy at any depth (field order kept); owned, NULL when `v` is NULL
+ * or memory runs out. */
 CONFIDENCE_API confidence_value *confidence_value_copy(const confidence_value *v);
 
 /* Readers. They accept NULL and wrong types and then return the zero value
@@ -63,15 +76,23 @@ CONFIDENCE_API const char *confidence_value_struct_key_at(const confidence_value
 CONFIDENCE_API const confidence_value *confidence_value_struct_value_at(const confidence_value *v, size_t i);
 CONFIDENCE_API const confidence_value *confidence_value_struct_get(const confidence_value *v, const char *key);
 
-/* Structural equality (numbers by ==, struct key order ignored). */
+/* Structural equality at any depth (numbers by ==, struct key order
+ * ignored): 1 or 0. Also 0 in the unlikely case that memory for the walk
+ * (one small record per level of nesting) runs out. */
 CONFIDENCE_API int confidence_value_equal(const confidence_value *a, const confidence_value *b);
 
 /* Parses UTF-8 JSON (all numbers become doubles; a later duplicate key
- * wins). On success stores an owned value in *out. Returns CONFIDENCE_EPARSE
- * with a message (confidence_last_error_message) for bad JSON. */
+ * wins, in the first one's place). On success returns 0 and stores an owned
+ * value in *out; otherwise *out is NULL (when out is not NULL) and the code,
+ * with a message in confidence_last_error_message(), is
+ * CONFIDENCE_EINVAL (out NULL, or json NULL with len > 0),
+ * CONFIDENCE_EPARSE (not JSON, or not UTF-8), CONFIDENCE_ELIMIT (nested
+ * deeper than 2048 levels, the parser's limit) or CONFIDENCE_ENOMEM. */
 CONFIDENCE_API int confidence_value_from_json(const char *json, size_t len, confidence_value **out);
-/* Compact JSON text; owned, free with confidence_string_free. Numbers use
- * the shortest round-trip form; NaN and infinities become null. */
+/* Compact JSON text of a value at any depth; owned, free with
+ * confidence_string_free; NULL when memory runs out (NULL prints "null").
+ * Numbers use the shortest round-trip form; NaN and infinities become
+ * null. Strings are written as stored (not UTF-8 checked). */
 CONFIDENCE_API char *confidence_value_to_json(const confidence_value *v);
 
 #ifdef __cplusplus
