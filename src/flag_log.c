@@ -8,8 +8,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "confidence/version.h"
+#include "strmap.h"
+#include "util.h"
 #include "proto/confidence/flags/resolver/v1/internal_api.pb-c.h"
 #include "wire.h"
 
@@ -57,21 +61,36 @@ typedef struct event {
   uint32_t applied;
 } event;
 
+/* Apply dedup (RESOLVER_SPEC §4.6): keys of exposures seen within the
+ * window, with the second they were first seen. Open addressing, key 0 =
+ * empty; expired keys leave only at a sweep, which rebuilds the table. */
+typedef struct dedup_table {
+  uint64_t *keys;
+  uint32_t *seen;
+  size_t cap, n;
+  int64_t last_sweep;
+} dedup_table;
+
 struct cf_flag_log {
   pthread_mutex_t mu;
   uint32_t max_events;
+  bool dedup_on;
+  dedup_table dedup;
   event *ring; /* FIFO of encoded events */
   size_t head, count;
   cf_batch retry; /* a failed batch, resent first */
   size_t retry_events, inflight_events;
   flag_info *flags;
-  size_t n_flags;
+  size_t n_flags, flags_cap;
+  uint32_t *flag_slots; /* hash index into flags: index + 1, 0 = empty */
+  size_t flag_slots_cap;
   client_info *clients;
   size_t n_clients;
   uint64_t buckets[LATENCY_BUCKETS], lat_sum, lat_count, reasons[REASONS];
   uint64_t prev_buckets[LATENCY_BUCKETS], prev_sum, prev_count, prev_reasons[REASONS];
   uint64_t memory_bytes;
-  uint64_t sent, dropped;
+  uint64_t sent, dropped, deduplicated, rejected, lost, resent;
+  bool retry_uncertain; /* the batch to resend may have been delivered */
   uint64_t rng;
 };
 
@@ -149,7 +168,10 @@ static void clear_resolve_info(cf_flag_log *log)
   }
   free(log->flags);
   log->flags = NULL;
-  log->n_flags = 0;
+  log->n_flags = log->flags_cap = 0;
+  free(log->flag_slots);
+  log->flag_slots = NULL;
+  log->flag_slots_cap = 0;
   for (size_t i = 0; i < log->n_clients; i++) {
     for (size_t j = 0; j < log->clients[i].n_schemas; j++)
       cf_schema_free(log->clients[i].schemas[j]);
@@ -169,6 +191,8 @@ void cf_flag_log_free(cf_flag_log *log)
   free(log->ring);
   free(log->retry.bytes);
   clear_resolve_info(log);
+  free(log->dedup.keys);
+  free(log->dedup.seen);
   pthread_mutex_destroy(&log->mu);
   free(log);
 }
@@ -266,22 +290,54 @@ static bool encode_event(cf_flag_log *log, const cf_exposure *e, event *out)
 
 /* ---- resolve info (§4.3) ------------------------------------------------------ */
 
+/* Puts flags[i] into the index (which has room). */
+static void index_put(uint32_t *slots, size_t cap, const char *name, size_t len, uint32_t i)
+{
+  size_t h = (size_t)cf_hash_bytes(name, len) & (cap - 1);
+  while (slots[h])
+    h = (h + 1) & (cap - 1);
+  slots[h] = i + 1;
+}
+
+/* Keeps the index at most half full; false when out of memory. */
+static bool index_grow(cf_flag_log *log)
+{
+  if ((log->n_flags + 1) * 2 <= log->flag_slots_cap)
+    return true;
+  size_t cap = log->flag_slots_cap ? log->flag_slots_cap * 2 : 64;
+  uint32_t *slots = calloc(cap, sizeof *slots);
+  if (!slots)
+    return false;
+  for (size_t i = 0; i < log->n_flags; i++)
+    index_put(slots, cap, log->flags[i].flag, strlen(log->flags[i].flag), (uint32_t)i);
+  free(log->flag_slots);
+  log->flag_slots = slots;
+  log->flag_slots_cap = cap;
+  return true;
+}
+
+/* The counters of flag `f` in this window: a hash lookup, so the cost of a
+ * record does not grow with the number of distinct flags. */
 static flag_info *flag_entry(cf_flag_log *log, const cf_flag *f)
 {
-  for (size_t i = 0; i < log->n_flags; i++)
-    if (strcmp(log->flags[i].flag, f->name.s) == 0)
-      return &log->flags[i];
-  flag_info *nf = realloc(log->flags, (log->n_flags + 1) * sizeof *nf);
-  if (!nf)
+  size_t cap = log->flag_slots_cap;
+  for (size_t h = cap ? (size_t)cf_hash_bytes(f->name.s, f->name.len) & (cap - 1) : 0; cap && log->flag_slots[h];
+       h = (h + 1) & (cap - 1)) {
+    flag_info *fi = &log->flags[log->flag_slots[h] - 1];
+    if (strcmp(fi->flag, f->name.s) == 0)
+      return fi;
+  }
+  if (!index_grow(log))
     return NULL;
-  log->flags = nf;
-  flag_info *fi = &nf[log->n_flags];
-  memset(fi, 0, sizeof *fi);
-  fi->flag = dup_str(f->name.s, f->name.len);
-  if (!fi->flag)
+  if (cf_vec_reserve((void **)&log->flags, &log->flags_cap, log->n_flags + 1, sizeof *log->flags))
     return NULL;
+  flag_info *nf = &log->flags[log->n_flags];
+  memset(nf, 0, sizeof *nf);
+  if (!(nf->flag = dup_str(f->name.s, f->name.len)))
+    return NULL;
+  index_put(log->flag_slots, log->flag_slots_cap, f->name.s, f->name.len, (uint32_t)log->n_flags);
   log->n_flags++;
-  return fi;
+  return nf;
 }
 
 static void bump_rule(flag_info *fi, const cf_rule *rule, cf_str assignment_id)
@@ -356,6 +412,129 @@ static void add_schema(cf_flag_log *log, const cf_credential *cred, cf_schema *s
   }
 }
 
+/* ---- apply dedup (§4.6) ------------------------------------------------------ */
+
+#define DEDUP_WINDOW_S 120
+#define DEDUP_MAX_KEYS 100000
+#define DEDUP_SWEEP_S 10
+#define DEDUP_CAP 262144 /* a power of two over 2 x DEDUP_MAX_KEYS */
+
+static uint64_t mix(uint64_t state, uint64_t w)
+{
+  uint64_t k = w * 0xFF51AFD7ED558CCDULL;
+  k ^= k >> 33;
+  k *= 0xC4CEB9FE1A85EC53ULL;
+  state ^= k;
+  return ((state << 27) | (state >> 37)) * 0x100000001B3ULL;
+}
+
+static uint64_t mix_bytes(uint64_t h, const char *s, size_t len)
+{
+  h = mix(h, len);
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t w = 0;
+    for (size_t j = 0; j < 8 && i + j < len; j++)
+      w |= (uint64_t)(uint8_t)s[i + j] << (8 * j);
+    h = mix(h, w);
+  }
+  return h;
+}
+
+static uint64_t mix_cstr(uint64_t h, const char *s) { return mix_bytes(h, s, strlen(s)); }
+
+/* What makes two applied flags the same exposure. Never 0 (the empty key). */
+static uint64_t dedup_key(const cf_exposure *e)
+{
+  uint64_t h = 0xCBF29CE484222325ULL;
+  h = mix_bytes(h, e->flag->name.s, e->flag->name.len);
+  h = mix_bytes(h, e->key, e->key_len);
+  h = mix_cstr(h, e->rule ? e->rule->selector.s : "");
+  h = mix_bytes(h, e->assignment_id.s, e->assignment_id.len);
+  h = mix_cstr(h, e->variant ? e->variant->name.s : "");
+  h = mix_cstr(h, e->segment ? e->segment->name.s : "");
+  h = mix_cstr(h, e->rule ? e->rule->name.s : "");
+  uint8_t reason[4] = {(uint8_t)e->reason, (uint8_t)(e->reason >> 8), (uint8_t)(e->reason >> 16),
+                       (uint8_t)(e->reason >> 24)};
+  h = mix_bytes(h, (const char *)reason, sizeof reason);
+  h = mix(h, e->n_fts);
+  for (uint32_t i = 0; i < e->n_fts; i++) {
+    h = mix_cstr(h, e->fts[i].rule->name.s);
+    h = mix_bytes(h, e->fts[i].assignment_id.s, e->fts[i].assignment_id.len);
+    h = mix_bytes(h, e->fts[i].key, e->fts[i].key_len);
+    h = mix_cstr(h, e->fts[i].rule->selector.s);
+  }
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  h ^= h >> 33;
+  return h ? h : 1;
+}
+
+/* Slot of `key` in the table, or of the empty slot where it would go. */
+static size_t dedup_slot(const dedup_table *t, uint64_t key)
+{
+  size_t i = (size_t)key & (DEDUP_CAP - 1);
+  while (t->keys[i] && t->keys[i] != key)
+    i = (i + 1) & (DEDUP_CAP - 1);
+  return i;
+}
+
+/* Removes keys at least a window old: rebuilt in place of tombstones. */
+static void dedup_sweep(dedup_table *t, int64_t now)
+{
+  if (!t->keys || now - t->last_sweep < DEDUP_SWEEP_S)
+    return;
+  t->last_sweep = now;
+  uint64_t *keys = calloc(DEDUP_CAP, sizeof *keys);
+  uint32_t *seen = calloc(DEDUP_CAP, sizeof *seen);
+  if (!keys || !seen) { /* keep the old table until memory allows */
+    free(keys);
+    free(seen);
+    return;
+  }
+  dedup_table fresh = {keys, seen, DEDUP_CAP, 0, t->last_sweep};
+  for (size_t i = 0; i < DEDUP_CAP; i++)
+    if (t->keys[i] && now - (int64_t)t->seen[i] < DEDUP_WINDOW_S) {
+      size_t j = dedup_slot(&fresh, t->keys[i]);
+      fresh.keys[j] = t->keys[i];
+      fresh.seen[j] = t->seen[i];
+      fresh.n++;
+    }
+  free(t->keys);
+  free(t->seen);
+  *t = fresh;
+}
+
+/* True when the same exposure was kept within the window (the spec's
+ * rule: a full table keeps every newcomer without remembering it). */
+static bool dedup_seen(cf_flag_log *log, const cf_exposure *e)
+{
+  dedup_table *t = &log->dedup;
+  if (!t->keys) {
+    t->keys = calloc(DEDUP_CAP, sizeof *t->keys);
+    t->seen = calloc(DEDUP_CAP, sizeof *t->seen);
+    if (!t->keys || !t->seen) {
+      free(t->keys);
+      free(t->seen);
+      t->keys = NULL;
+      t->seen = NULL;
+      return false; /* no memory to remember: send it */
+    }
+  }
+  int64_t now = e->time_ns / 1000000000;
+  if (now < t->last_sweep)
+    now = t->last_sweep;
+  uint64_t key = dedup_key(e);
+  size_t i = dedup_slot(t, key);
+  if (t->keys[i])
+    return true;
+  if (t->n < DEDUP_MAX_KEYS) {
+    t->keys[i] = key;
+    t->seen[i] = (uint32_t)now;
+    t->n++;
+  }
+  return false;
+}
+
 int cf_latency_bucket(uint32_t us)
 {
   if (us == 0)
@@ -393,7 +572,9 @@ void cf_flag_log_add(cf_flag_log *log, cf_exposure *e)
     e->schema = NULL;
   }
   if (e->apply && e->cred) {
-    if (log->count + log->retry_events + log->inflight_events >= log->max_events) {
+    if (log->dedup_on && e->flag && e->should_apply && dedup_seen(log, e)) {
+      log->deduplicated++;
+    } else if (log->count + log->retry_events + log->inflight_events >= log->max_events) {
       log->dropped++;
     } else {
       event ev;
@@ -691,10 +872,15 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
 {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&log->mu);
+  if (log->dedup_on)
+    dedup_sweep(&log->dedup, cf_clock_wall_ns() / 1000000000);
   if (log->retry.bytes) { /* resend the failed batch first, unchanged */
     *out = log->retry;
     memset(&log->retry, 0, sizeof log->retry);
     log->inflight_events = log->retry_events;
+    if (log->retry_uncertain) /* it may have arrived: this is a resend */
+      log->resent += log->retry_events;
+    log->retry_uncertain = false;
     log->retry_events = 0;
     pthread_mutex_unlock(&log->mu);
     return true;
@@ -738,20 +924,79 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
   return true;
 }
 
-void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, bool delivered)
+void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, cf_batch_outcome outcome)
 {
   pthread_mutex_lock(&log->mu);
   log->inflight_events = 0;
-  if (delivered) {
-    log->sent += b->n_events;
+  if (outcome == CF_BATCH_DELIVERED || outcome == CF_BATCH_REJECTED) {
+    if (outcome == CF_BATCH_DELIVERED)
+      log->sent += b->n_events;
+    else /* never retried: the same bytes would be refused again */
+      log->rejected += b->n_events;
     free(b->bytes);
   } else {
     free(log->retry.bytes); /* cannot happen: one batch in flight at a time */
     log->retry = *b;
     log->retry_events = b->n_events;
+    log->retry_uncertain = outcome == CF_BATCH_UNCERTAIN;
   }
   memset(b, 0, sizeof *b);
   pthread_mutex_unlock(&log->mu);
+}
+
+void cf_flag_log_count_resent(cf_flag_log *log, uint64_t n)
+{
+  pthread_mutex_lock(&log->mu);
+  log->resent += n;
+  pthread_mutex_unlock(&log->mu);
+}
+
+/* Frees the queued events and a batch waiting for its resend; returns how
+ * many events that was. log->mu held. */
+static uint64_t drop_queue(cf_flag_log *log)
+{
+  uint64_t n = log->count + log->retry_events;
+  for (size_t i = 0; i < log->count; i++)
+    free(log->ring[(log->head + i) % log->max_events].bytes);
+  log->head = log->count = 0;
+  free(log->retry.bytes);
+  memset(&log->retry, 0, sizeof log->retry);
+  log->retry_events = 0;
+  log->retry_uncertain = false;
+  return n;
+}
+
+uint64_t cf_flag_log_discard(cf_flag_log *log)
+{
+  pthread_mutex_lock(&log->mu);
+  uint64_t n = drop_queue(log);
+  log->lost += n;
+  pthread_mutex_unlock(&log->mu);
+  return n;
+}
+
+void cf_flag_log_set_dedup(cf_flag_log *log, bool on)
+{
+  pthread_mutex_lock(&log->mu);
+  log->dedup_on = on;
+  pthread_mutex_unlock(&log->mu);
+}
+
+void cf_flag_log_lock(cf_flag_log *log) { pthread_mutex_lock(&log->mu); }
+void cf_flag_log_unlock(cf_flag_log *log) { pthread_mutex_unlock(&log->mu); }
+
+void cf_flag_log_after_fork_child(cf_flag_log *log)
+{
+  pthread_mutex_init(&log->mu, NULL); /* held by the forking thread: start afresh */
+  drop_queue(log);                    /* the parent delivers what it queued */
+  log->inflight_events = 0;
+  clear_resolve_info(log);            /* and the counters of its window */
+  memcpy(log->prev_buckets, log->buckets, sizeof log->buckets);
+  memcpy(log->prev_reasons, log->reasons, sizeof log->reasons);
+  log->prev_sum = log->lat_sum;
+  log->prev_count = log->lat_count;
+  log->sent = log->dropped = log->deduplicated = log->rejected = log->lost = log->resent = 0;
+  log->rng ^= (uint64_t)getpid() * 0x9E3779B97F4A7C15ULL; /* resolve ids differ from the parent's */
 }
 
 void cf_flag_log_stats_get(cf_flag_log *log, cf_flag_log_stats *out)
@@ -760,5 +1005,9 @@ void cf_flag_log_stats_get(cf_flag_log *log, cf_flag_log_stats *out)
   out->queued = log->count + log->retry_events + log->inflight_events;
   out->sent = log->sent;
   out->dropped = log->dropped;
+  out->deduplicated = log->deduplicated;
+  out->rejected = log->rejected;
+  out->lost = log->lost;
+  out->resent = log->resent;
   pthread_mutex_unlock(&log->mu);
 }

@@ -84,13 +84,37 @@ typedef struct cf_batch {
  * Returns false when there is nothing worth sending (telemetry only). The
  * batch's events stay counted as queued until cf_flag_log_batch_done. */
 bool cf_flag_log_take(cf_flag_log *log, cf_batch *out);
-/* Marks a taken batch delivered, or puts it back in front of the queue. */
-void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, bool delivered);
+/* How sending a taken batch ended. */
+typedef enum cf_batch_outcome {
+  CF_BATCH_DELIVERED,
+  CF_BATCH_FAILED,    /* not delivered: put back in front of the queue */
+  CF_BATCH_UNCERTAIN, /* put back, but it may have arrived (timed out): its
+                       * next send counts as a resend */
+  CF_BATCH_REJECTED   /* refused as invalid by the server: dropped and counted */
+} cf_batch_outcome;
+void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, cf_batch_outcome outcome);
+/* Counts `n` events sent again after an attempt whose outcome is unknown. */
+void cf_flag_log_count_resent(cf_flag_log *log, uint64_t n);
+/* Drops every queued event (and a batch waiting to be resent), counting
+ * them lost at shutdown; returns how many. */
+uint64_t cf_flag_log_discard(cf_flag_log *log);
+/* Apply dedup (§4.6) on or off (off after cf_flag_log_new). */
+void cf_flag_log_set_dedup(cf_flag_log *log, bool on);
+
+/* Fork support: the prepare handler holds the lock across fork(); in the
+ * child the log starts empty (the parent sends what it queued). */
+void cf_flag_log_lock(cf_flag_log *log);
+void cf_flag_log_unlock(cf_flag_log *log);
+void cf_flag_log_after_fork_child(cf_flag_log *log);
 
 typedef struct cf_flag_log_stats {
   uint64_t queued;  /* events waiting (including a batch in flight) */
   uint64_t sent;
-  uint64_t dropped;
+  uint64_t dropped; /* queue full (or no memory to encode) */
+  uint64_t deduplicated;
+  uint64_t rejected; /* in batches the server refused as invalid */
+  uint64_t lost;     /* still queued when shutdown ended */
+  uint64_t resent;   /* sent again after an attempt that may have delivered them */
 } cf_flag_log_stats;
 void cf_flag_log_stats_get(cf_flag_log *log, cf_flag_log_stats *out);
 

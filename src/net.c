@@ -51,12 +51,47 @@ static const char *find_header(const confidence_http_response *r, const char *na
   return found;
 }
 
+static _Thread_local int (*abort_fn)(void *);
+static _Thread_local void *abort_data;
+
+void cf_net_set_abort(int (*fn)(void *data), void *data)
+{
+  abort_fn = fn;
+  abort_data = data;
+}
+
+void cf_scrub_secret(char *msg, const char *secret)
+{
+  size_t slen = secret ? strlen(secret) : 0;
+  if (!msg || slen == 0)
+    return;
+  char *out = msg, *in = msg, *end = msg + strlen(msg);
+  while (*in) {
+    size_t left = (size_t)(end - in);
+    size_t match = left >= slen ? slen : left;
+    if (strncmp(in, secret, match) == 0 && (match == slen || match >= 4)) {
+      /* "***" is never longer than what it replaces but for a tiny secret */
+      size_t put = match < 3 ? match : 3;
+      memcpy(out, "***", put);
+      out += put;
+      in += match;
+    } else {
+      *out++ = *in++;
+    }
+  }
+  *out = '\0';
+}
+
 /* Runs one exchange. resp is zeroed first and always safe to release with
  * release() afterwards, whatever the transport did on failure. */
-static int exchange(const confidence_transport *t, const confidence_http_request *req,
+static int exchange(const confidence_transport *t, const confidence_http_request *in_req,
                     confidence_http_response *resp)
 {
   memset(resp, 0, sizeof *resp);
+  confidence_http_request req_copy = *in_req;
+  confidence_http_request *req = &req_copy;
+  req->should_abort = abort_fn;
+  req->abort_user_data = abort_data;
   int rc = t->exchange(req, resp, t->user_data);
   resp->error[sizeof resp->error - 1] = '\0';
   if (rc == 0 && resp->body_len && !resp->body)
@@ -239,10 +274,12 @@ static bool unframe_unary(const uint8_t *p, size_t n, const uint8_t **msg, size_
 static int grpc_read_response(int rc, const confidence_http_response *resp, cf_grpc_result *out)
 {
   out->http_status = rc == 0 ? resp->status : 0;
+  out->uncertain = false;
   if (rc != 0) {
     /* connection refused, reset, timed out: gRPC calls all of these
      * UNAVAILABLE, which makes them retryable */
     out->grpc_status = GRPC_UNAVAILABLE;
+    out->uncertain = rc == CONFIDENCE_ETIMEDOUT;
     copy_message(out->message, sizeof out->message, resp->error, strlen(resp->error));
     return rc == CONFIDENCE_ENOMEM ? rc : CONFIDENCE_ENETWORK;
   }
@@ -306,6 +343,13 @@ static bool default_sleep(uint32_t ms, void *user_data)
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
     ;
   return true;
+}
+
+/* The secret in an "authorization: ClientSecret <secret>" value. */
+static const char *secret_of(const char *authorization)
+{
+  const char *space = authorization ? strrchr(authorization, ' ') : NULL;
+  return space ? space + 1 : authorization;
 }
 
 int cf_grpc_unary(const confidence_transport *t, const char *base_url, const char *method_path,
@@ -401,6 +445,8 @@ int cf_grpc_unary(const confidence_transport *t, const char *base_url, const cha
     int xrc = exchange(t, &hreq, &resp);
     rc = grpc_read_response(xrc, &resp, out);
     release(t, &resp);
+    /* grpc-message is the server's text: it may echo our metadata */
+    cf_scrub_secret(out->message, secret_of(authorization));
     out->attempts = attempt;
     if (out->grpc_status != GRPC_UNAVAILABLE || attempt >= max_attempts || rc == CONFIDENCE_ENOMEM)
       break;
@@ -456,21 +502,25 @@ int cf_http_post_proto(const confidence_transport *t, const char *url, const cha
   int rc = exchange(t, &req, &resp);
   if (rc != 0) {
     snprintf(err, 256, "POST failed: %.200s", resp.error);
-    rc = rc == CONFIDENCE_ENOMEM ? rc : CONFIDENCE_ENETWORK;
+    rc = rc == CONFIDENCE_ENOMEM || rc == CONFIDENCE_ETIMEDOUT ? rc : CONFIDENCE_ENETWORK;
   } else {
     if (status)
       *status = resp.status;
     if (resp.status < 200 || resp.status > 299) {
       /* A short, printable excerpt of the answer helps tell a rejected
-       * secret from a rejected payload. */
-      char excerpt[97];
-      size_t n = resp.body_len < sizeof excerpt - 1 ? resp.body_len : sizeof excerpt - 1;
+       * secret from a rejected payload. Servers echo requests in error
+       * bodies: the secret is scrubbed before the excerpt is cut. */
+      char window[1024], excerpt[97];
+      size_t n = resp.body_len < sizeof window - 1 ? resp.body_len : sizeof window - 1;
       for (size_t i = 0; i < n; i++) {
         char c = ((const char *)resp.body)[i];
-        excerpt[i] = c >= 0x20 && c < 0x7f ? c : ' ';
+        window[i] = c >= 0x20 && c < 0x7f ? c : ' ';
       }
-      excerpt[n] = '\0';
-      snprintf(err, 256, "server answered %ld%s%s", resp.status, n ? ": " : "", excerpt);
+      window[n] = '\0';
+      cf_scrub_secret(window, secret_of(authorization));
+      copy_message(excerpt, sizeof excerpt, window, strlen(window));
+      cf_scrub_secret(excerpt, secret_of(authorization));
+      snprintf(err, 256, "server answered %ld%s%s", resp.status, excerpt[0] ? ": " : "", excerpt);
       rc = CONFIDENCE_ENETWORK;
     }
   }

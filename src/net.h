@@ -42,8 +42,19 @@ typedef struct cf_retry_policy {
   void *sleep_user_data;
 } cf_retry_policy;
 
+/* Makes every exchange this thread starts from now on abandonable: the
+ * transport polls fn(data) while it waits (fn NULL: never abandon). */
+void cf_net_set_abort(int (*fn)(void *data), void *data);
+
+/* Replaces every occurrence of `secret` in msg (NUL-terminated, in place)
+ * with "***", and a tail of msg that begins the secret (a cut-off copy, 4
+ * characters or more) too: server-provided text may echo it. */
+void cf_scrub_secret(char *msg, const char *secret);
+
 typedef struct cf_grpc_result {
   int grpc_status;     /* 0 OK; -1 when no gRPC status could be read */
+  bool uncertain;      /* the last attempt got no answer after the request may
+                        * have reached the server (timed out or abandoned) */
   long http_status;
   char message[256];   /* grpc-message or transport error */
   uint8_t *body;       /* response message without framing; malloc'd */
@@ -60,7 +71,9 @@ int cf_grpc_unary(const confidence_transport *t, const char *base_url, const cha
                   const cf_retry_policy *retry, cf_grpc_result *out);
 
 /* POST a protobuf body; success is a 2xx status. Returns 0 on success,
- * CONFIDENCE_ENETWORK otherwise with the reason in err. */
+ * CONFIDENCE_ETIMEDOUT when no answer came in time (or the exchange was
+ * abandoned), CONFIDENCE_ENETWORK otherwise, with the reason in err (the
+ * secret in `authorization` scrubbed from what the server answered). */
 int cf_http_post_proto(const confidence_transport *t, const char *url, const char *content_type,
                        const char *authorization, const uint8_t *body, size_t len, uint32_t timeout_ms,
                        long *status, char err[256]);

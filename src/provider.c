@@ -3,12 +3,14 @@
  * modules share (provider_internal.h lists who does what). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "error.h"
+#include "net.h"
 #include "provider_internal.h"
 #include "state_internal.h"
 
@@ -19,8 +21,17 @@
 #define FLUSH_POLL_MS 10
 
 /* Sizes of each published version of the versioned structs (docs/api.md). */
-static const size_t OPTIONS_SIZES[CONFIDENCE_PROVIDER_OPTIONS_VERSION] = {sizeof(confidence_provider_options)};
-static const size_t STATS_SIZES[CONFIDENCE_PROVIDER_STATS_VERSION] = {sizeof(confidence_provider_stats)};
+static const size_t OPTIONS_SIZES[CONFIDENCE_PROVIDER_OPTIONS_VERSION] = {
+    offsetof(confidence_provider_options, disable_apply_dedup),
+    sizeof(confidence_provider_options)};
+static const size_t STATS_SIZES[CONFIDENCE_PROVIDER_STATS_VERSION] = {
+    offsetof(confidence_provider_stats, exposures_deduplicated), sizeof(confidence_provider_stats)};
+
+/* What shutdown may take beyond its timeout: the sender notices an
+ * abandoned exchange within the transport's poll (20 ms for libcurl). */
+#define SHUTDOWN_MARGIN_MS 250
+/* The budget free() gives a shutdown that has not happened yet. */
+#define FREE_SHUTDOWN_MS 5000
 
 /* ---- helpers shared by the provider's modules --------------------------------- */
 
@@ -28,11 +39,12 @@ void cf_provider_log(confidence_provider *p, int level, const char *fmt, ...)
 {
   if (!p->log_fn || level < p->log_level)
     return;
-  char msg[512];
+  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  cf_scrub_secret(msg, p->secret); /* messages carry servers' words, which may echo it */
   p->log_fn(level, msg, p->log_user);
 }
 
@@ -40,8 +52,23 @@ void cf_provider_emit(confidence_provider *p, int type, const char *message, con
 {
   if (!p->event_fn)
     return;
-  confidence_event ev = {type, atomic_load(&p->status), message, flags, n};
-  p->event_fn(&ev, p->event_user);
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", message);
+  cf_scrub_secret(msg, p->secret);
+  /* Held across the callback so that shutdown, which takes it to begin,
+   * never sees an event after it began. */
+  pthread_mutex_lock(&p->event_mu);
+  if (!p->closed) {
+    confidence_event ev = {type, atomic_load(&p->status), msg, flags, n};
+    p->event_fn(&ev, p->event_user);
+  }
+  pthread_mutex_unlock(&p->event_mu);
+}
+
+uint32_t cf_provider_delivery_deadline_ms(const confidence_provider *p)
+{
+  uint64_t ms = (uint64_t)p->http_timeout_ms * 3 + 3000;
+  return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
 void cf_provider_wait_once(confidence_provider *p, int64_t deadline)
@@ -152,10 +179,25 @@ static bool copy_config(confidence_provider *p, const confidence_provider_option
   p->event_fn = o->on_event;
   p->event_user = o->event_user_data;
   p->max_queued = o->max_queued_exposures ? o->max_queued_exposures : 100000;
+  p->dedup = o->disable_apply_dedup == 0; /* on by default, as Confidence's providers */
   p->flag_log = cf_flag_log_new(p->max_queued);
+  if (p->flag_log)
+    cf_flag_log_set_dedup(p->flag_log, p->dedup);
   return p->secret && p->cdn_url && p->grpc_url && p->ingest_url && p->flag_log &&
          (!o->encryption_key_hex || !*o->encryption_key_hex || p->encryption_key) && (!o->state_file || p->state_file) &&
          (!o->state_len || p->state_bytes);
+}
+
+void cf_provider_init_locks(confidence_provider *p)
+{
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_mutex_init(&p->event_mu, NULL);
+  pthread_mutex_init(&p->ship_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->cond, &ca);
+  pthread_condattr_destroy(&ca);
 }
 
 int confidence_provider_new(const confidence_provider_options *user_opts, confidence_provider **out)
@@ -178,21 +220,16 @@ int confidence_provider_new(const confidence_provider_options *user_opts, confid
     free_config(p);
     return cf_error(CONFIDENCE_ENOMEM, "out of memory");
   }
-  pthread_mutex_init(&p->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&p->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  cf_provider_init_locks(p);
+  atomic_store(&p->send_abort_at, CF_NO_DEADLINE);
+  cf_fork_register(p);
   *out = p;
   return 0;
 }
 
 /* ---- start ---------------------------------------------------------------------------- */
 
-/* Starts the drainer, sender and (unless disabled) sync threads; on
- * failure none is left running. */
-static int start_threads(confidence_provider *p)
+int cf_provider_start_threads(confidence_provider *p)
 {
   bool drain_ok = pthread_create(&p->drain_thread, NULL, cf_provider_drain_main, p) == 0;
   bool send_ok = drain_ok && pthread_create(&p->send_thread, NULL, cf_provider_send_main, p) == 0;
@@ -225,7 +262,7 @@ int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms)
     if (!p->encryption_key && !p->disable_sync)
       cf_provider_log(p, CONFIDENCE_LOG_WARN, "no encryption key: the state is downloaded unencrypted");
     int boot_rc = cf_provider_bootstrap(p);
-    int rc = start_threads(p);
+    int rc = cf_provider_start_threads(p);
     if (rc)
       return rc;
     if (boot_rc) /* the caller hears of a broken bootstrap at once (message kept) */
@@ -293,15 +330,50 @@ static bool join_threads_by(confidence_provider *p, int64_t deadline)
 }
 
 /* Clears the current state so new evaluations return defaults, and waits
- * for those in flight so their exposure records are queued. Returns the
- * state that was current (its reference now the caller's). */
-static confidence_state *withdraw_state(confidence_provider *p)
+ * (until the deadline) for those in flight so their exposure records are
+ * queued. Returns the state that was current (its reference now the
+ * caller's); *quiescent when no reader holds it any more. */
+static confidence_state *withdraw_state(confidence_provider *p, int64_t deadline, bool *quiescent)
 {
   atomic_store(&p->status, CONFIDENCE_STATUS_NOT_READY);
   confidence_state *last = atomic_exchange(&p->current, NULL);
-  while (last && cf_slots_hold(p, last))
+  while (last && cf_slots_hold(p, last) && cf_deadline_left_ms(deadline) > 0)
     cf_sleep_us(100); /* readers hold it for well under a microsecond */
+  *quiescent = !last || !cf_slots_hold(p, last);
   return last;
+}
+
+/* Counts every exposure shutdown could not deliver, so that nothing stays
+ * queued: applied = sent + deduplicated + dropped + queued holds at rest. */
+static void settle(confidence_provider *p)
+{
+  cf_slots_drain(p);
+  uint64_t lost = cf_flag_log_discard(p->flag_log);
+  if (lost)
+    cf_provider_log(p, CONFIDENCE_LOG_WARN, "%llu exposures not delivered at shutdown (counted as lost)",
+                    (unsigned long long)lost);
+}
+
+/* Ends event delivery, then stops the threads' loops; false (and *joined
+ * set) when shutdown had already run. */
+static bool begin_shutdown(confidence_provider *p, int64_t deadline, bool *started, bool *joined)
+{
+  pthread_mutex_lock(&p->event_mu); /* waits for an event callback in progress */
+  p->closed = true;
+  pthread_mutex_unlock(&p->event_mu);
+  pthread_mutex_lock(&p->mu);
+  bool first = !p->stopped;
+  *started = p->started;
+  *joined = p->threads_joined;
+  p->stopping = true;
+  p->stopped = true;
+  pthread_cond_broadcast(&p->cond);
+  pthread_mutex_unlock(&p->mu);
+  if (first) { /* the CDN is not needed any more; sends may use the budget */
+    atomic_store(&p->abort_sync, 1);
+    atomic_store(&p->send_abort_at, deadline);
+  }
+  return first;
 }
 
 int confidence_provider_shutdown(confidence_provider *p, uint32_t timeout_ms)
@@ -309,30 +381,28 @@ int confidence_provider_shutdown(confidence_provider *p, uint32_t timeout_ms)
   if (!p)
     return cf_error(CONFIDENCE_EINVAL, "provider is NULL");
   int64_t deadline = cf_deadline_in(timeout_ms);
-  pthread_mutex_lock(&p->mu);
-  if (p->stopped) {
-    bool joined = p->threads_joined;
-    pthread_mutex_unlock(&p->mu);
+  bool started, joined;
+  if (!begin_shutdown(p, deadline, &started, &joined))
     return joined ? 0 : cf_error(CONFIDENCE_ETIMEDOUT, "background threads still stopping");
-  }
-  bool started = p->started;
-  p->stopping = true;
-  p->stopped = true;
-  pthread_cond_broadcast(&p->cond);
-  pthread_mutex_unlock(&p->mu);
 
-  confidence_state *last = withdraw_state(p);
-  bool joined = !started || join_threads_by(p, deadline);
-  cf_slots_drain(p);
+  bool quiescent;
+  confidence_state *last = withdraw_state(p, deadline, &quiescent);
+  /* An exchange in flight is abandoned at the deadline: the threads follow
+   * within the transport's poll. */
+  joined = !started || join_threads_by(p, deadline + SHUTDOWN_MARGIN_MS);
   int rc = 0;
-  if (started)
-    rc = cf_deadline_left_ms(deadline) > 0 ? cf_provider_ship(p, cf_deadline_timeout_ms(deadline, p->http_timeout_ms),
-                                                              deadline)
-                                           : CONFIDENCE_ETIMEDOUT;
+  if (started) {
+    cf_slots_drain(p);
+    rc = cf_deadline_left_ms(deadline) > 0
+             ? cf_provider_ship(p, cf_deadline_timeout_ms(deadline, p->http_timeout_ms), deadline, false)
+             : CONFIDENCE_ETIMEDOUT;
+    if (joined) /* else free() settles once the threads are gone */
+      settle(p);
+  }
   pthread_mutex_lock(&p->mu);
   p->threads_joined = joined;
   pthread_mutex_unlock(&p->mu);
-  cf_retire_state(p, last, true);
+  cf_retire_state(p, last, quiescent);
   if (!joined)
     return cf_error(CONFIDENCE_ETIMEDOUT, "background threads did not stop within %u ms", timeout_ms);
   return rc ? cf_error(rc, "not every queued exposure was delivered at shutdown") : 0;
@@ -342,15 +412,23 @@ void confidence_provider_free(confidence_provider *p)
 {
   if (!p)
     return;
-  confidence_provider_shutdown(p, 5000);
-  if (p->started && !p->threads_joined) { /* wait for good: they touch p */
+  confidence_provider_shutdown(p, FREE_SHUTDOWN_MS);
+  if (p->started && !p->threads_joined) {
+    /* A transport that ignored the deadline: abandon everything now and
+     * wait for good (the threads touch p). */
+    atomic_store(&p->send_abort_at, INT64_MIN);
     pthread_join(p->drain_thread, NULL);
     pthread_join(p->send_thread, NULL);
     if (!p->disable_sync)
       pthread_join(p->sync_thread, NULL);
+    settle(p);
   }
+  cf_fork_unregister(p);
+  confidence_state_unref(atomic_exchange(&p->current, NULL)); /* never set after shutdown; never leaked */
   cf_slots_free(p);
   pthread_mutex_destroy(&p->mu);
+  pthread_mutex_destroy(&p->event_mu);
+  pthread_mutex_destroy(&p->ship_mu);
   pthread_cond_destroy(&p->cond);
   free_config(p);
 }
@@ -375,7 +453,11 @@ int confidence_provider_read_stats(const confidence_provider *cp, confidence_pro
   cf_flag_log_stats_get(p->flag_log, &ls);
   s.exposures_queued = ls.queued;
   s.exposures_sent = ls.sent;
-  s.exposures_dropped = ls.dropped + ring_drops;
+  s.exposures_dropped = ls.dropped + ring_drops + ls.rejected + ls.lost;
+  s.exposures_deduplicated = ls.deduplicated;
+  s.exposures_rejected = ls.rejected;
+  s.exposures_lost_at_shutdown = ls.lost;
+  s.exposures_resent = ls.resent;
   pthread_mutex_lock(&p->mu);
   s.state_updates = p->state_updates;
   s.state_fetch_failures = p->fetch_failures;

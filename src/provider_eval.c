@@ -218,6 +218,73 @@ static const confidence_value *strip_skip_apply(const confidence_value *ctx, boo
   return &view->value;
 }
 
+/* ---- UTF-8 (strings sent to Confidence must be valid) ------------------------ */
+
+#define UTF8_MAX_DEPTH 64
+
+static bool utf8_ok(const char *s, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  while (p < end) {
+    if (*p < 0x80) {
+      p++;
+      continue;
+    }
+    size_t n = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || (size_t)(end - p) < n)
+      return false;
+    uint32_t c = *p & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+      if ((p[i] & 0xC0) != 0x80)
+        return false;
+      c = c << 6 | (p[i] & 0x3F);
+    }
+    /* overlong forms, surrogates and values past U+10FFFF */
+    if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+        (c >= 0xD800 && c <= 0xDFFF))
+      return false;
+    p += n;
+  }
+  return true;
+}
+
+/* True when every key and string in the context is valid UTF-8. A walk
+ * with a fixed stack (no allocation); deeper nesting counts as invalid. */
+static bool context_utf8_ok(const confidence_value *ctx)
+{
+  struct frame {
+    const confidence_value *v;
+    size_t next;
+  } stack[UTF8_MAX_DEPTH];
+  size_t depth = 0;
+  stack[depth++] = (struct frame){ctx, 0};
+  while (depth) {
+    struct frame *f = &stack[depth - 1];
+    const confidence_value *v = f->v, *child = NULL;
+    if (v->type == CONFIDENCE_VALUE_STRUCT && f->next < v->u.obj.n) {
+      const cf_field *fl = &v->u.obj.fields[f->next++];
+      if (!utf8_ok(fl->key, fl->key_len))
+        return false;
+      child = fl->value;
+    } else if (v->type == CONFIDENCE_VALUE_LIST && f->next < v->u.list.n) {
+      child = v->u.list.items[f->next++];
+    } else {
+      depth--;
+      continue;
+    }
+    if (!child)
+      continue;
+    if (child->type == CONFIDENCE_VALUE_STRING && !utf8_ok(child->u.s.ptr, child->u.s.len))
+      return false;
+    if (child->type == CONFIDENCE_VALUE_STRUCT || child->type == CONFIDENCE_VALUE_LIST) {
+      if (depth == UTF8_MAX_DEPTH)
+        return false;
+      stack[depth++] = (struct frame){child, 0};
+    }
+  }
+  return true;
+}
+
 static bool ring_push(cf_slot *slot, const cf_exposure *e)
 {
   uint64_t head = atomic_load_explicit(&slot->head, memory_order_relaxed);
@@ -361,10 +428,8 @@ static void details_copy_flag(confidence_details *d, const confidence_resolved_f
 /* Resolves `flag_key` and extracts the value of the wanted type. The
  * caller holds the hazard for `st` until it has copied what it needs. */
 static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_state *st, const char *flag_key,
-                     const confidence_value *context, want w, outcome *o, confidence_details *d)
+                     const confidence_value *context, want w, outcome *o, confidence_details *d, uint64_t n)
 {
-  uint64_t n = atomic_load_explicit(&slot->evaluations, memory_order_relaxed);
-  atomic_store_explicit(&slot->evaluations, n + 1, memory_order_relaxed);
   int64_t started = n % LATENCY_SAMPLE == 0 ? cf_clock_mono_ns() : 0;
   memset(o, 0, offsetof(outcome, message_buf));
   char name[MAX_FLAG_NAME + 7];
@@ -373,6 +438,12 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
     return;
   if (context && context->type != CONFIDENCE_VALUE_STRUCT) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT, "The evaluation context must be a struct%s%s", "", "");
+    return;
+  }
+  /* Its strings reach Confidence (targeting keys, schema paths), which
+   * refuses a batch holding invalid UTF-8: such a context gets nowhere. */
+  if (context && !context_utf8_ok(context)) {
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT, "The evaluation context holds invalid UTF-8%s%s", "", "");
     return;
   }
   bool skip_apply = false;
@@ -415,8 +486,12 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
   memset(&o, 0, offsetof(outcome, message_buf));
   cf_slot *slot = p && flag_key ? cf_provider_slot(p) : NULL;
   confidence_state *st = NULL;
-  if (slot)
+  uint64_t n = 0;
+  if (slot) { /* every evaluation counts, ready or not */
+    n = atomic_load_explicit(&slot->evaluations, memory_order_relaxed);
+    atomic_store_explicit(&slot->evaluations, n + 1, memory_order_relaxed);
     st = cf_slot_protect(p, slot);
+  }
   if (!p || !flag_key) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", !p ? "no provider" : "no flag key", "");
   } else if (!slot) {
@@ -426,7 +501,7 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
   } else if (!st) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_NOT_READY, "The provider has no flag state yet%s%s", "", "");
   } else {
-    evaluate(p, slot, st, flag_key, context, w, &o, d);
+    evaluate(p, slot, st, flag_key, context, w, &o, d, n);
   }
   if (o.value)
     copy_out(o.value, out);
@@ -528,3 +603,4 @@ confidence_value *confidence_provider_get_object(confidence_provider *p, const c
     return f.o;
   return default_value ? confidence_value_copy(default_value) : NULL;
 }
+

@@ -4,6 +4,7 @@
  *   provider_sync.c   bootstrap and the sync thread (CDN -> state swap)
  *   provider_send.c   the drainer and sender threads (exposure delivery)
  *   provider_eval.c   the evaluation path (typed getters)
+ *   provider_fork.c   fork handlers (the child's provider keeps working)
  *
  * Lock-free state access uses hazard pointers: an evaluating thread
  * publishes the state it reads in its own slot, and a replaced state is
@@ -53,7 +54,7 @@ struct confidence_provider {
   void *state_bytes;
   size_t state_len;
   uint32_t state_poll_ms, log_poll_ms, http_timeout_ms, stale_after_ms;
-  bool disable_exposures, disable_sync;
+  bool disable_exposures, disable_sync, dedup;
   confidence_log_fn log_fn;
   int log_level;
   void *log_user;
@@ -68,6 +69,14 @@ struct confidence_provider {
   _Atomic(cf_slot *) slots;
 
   cf_flag_log *flag_log;
+  /* Shutdown abandons network exchanges in flight: CDN requests at once,
+   * flag-log sends at its deadline (a cf_clock_ms() value). */
+  _Atomic int abort_sync;
+  _Atomic int64_t send_abort_at;
+  pthread_mutex_t event_mu; /* an event is emitted entirely before shutdown begins, or not at all */
+  bool closed;              /* under event_mu: shutdown has begun */
+  pthread_mutex_t ship_mu;  /* one batch in flight at a time */
+  struct confidence_provider *fork_next; /* live providers (provider_fork.c) */
   pthread_mutex_t mu; /* everything below */
   pthread_cond_t cond;
   bool started, stopping, stopped, threads_joined;
@@ -96,6 +105,21 @@ void cf_provider_wait_once(confidence_provider *p, int64_t deadline);
 /* Waits until the deadline or a stop; true when stopping. p->mu held. */
 bool cf_provider_wait_until(confidence_provider *p, int64_t deadline);
 
+/* Starts the drainer, sender and (unless disabled) sync threads; on
+ * failure none is left running and the provider is stopped. */
+int cf_provider_start_threads(confidence_provider *p);
+/* (Re)initialises mu, event_mu, ship_mu and cond (new, and in a fork child). */
+void cf_provider_init_locks(confidence_provider *p);
+/* 3 x http_timeout_ms + 3 s: how long one batch's delivery may take
+ * (attempts and backoff) before it is given up and later resent. */
+uint32_t cf_provider_delivery_deadline_ms(const confidence_provider *p);
+
+/* ---- provider_fork.c ---- */
+/* Registers a provider with the fork handlers (installed on first use) and
+ * unregisters it. */
+void cf_fork_register(confidence_provider *p);
+void cf_fork_unregister(confidence_provider *p);
+
 /* ---- provider_slots.c ---- */
 int cf_slots_init(confidence_provider *p);
 void cf_slots_free(confidence_provider *p);
@@ -116,19 +140,32 @@ void cf_slots_read_counters(confidence_provider *p, uint64_t *evaluations, uint6
 void cf_retire_state(confidence_provider *p, confidence_state *st, bool quiescent);
 /* Frees retired states seen unread at the previous call (rings drained since). */
 void cf_reclaim_states(confidence_provider *p);
+/* Fork: the prepare handler holds drain_mu and slots_mu across fork(); the
+ * child releases every other thread's slot and hazard and empties the
+ * rings (the parent sends their records). */
+void cf_slots_lock_for_fork(confidence_provider *p);
+void cf_slots_unlock_after_fork(confidence_provider *p);
+void cf_slots_after_fork_child(confidence_provider *p);
 
 /* ---- provider_sync.c ---- */
 /* Loads the bootstrap state, if configured (on the thread calling start).
  * Returns 0, or the load error (ERROR emitted; FATAL when sync is off). */
 int cf_provider_bootstrap(confidence_provider *p);
-/* Swaps in a loaded state (takes the reference), emitting events. */
-void cf_provider_install_state(confidence_provider *p, confidence_state *st, const char *origin);
+/* Swaps in a loaded state (takes the reference), emitting events. Once
+ * shutdown has begun it frees the state instead and returns false. */
+bool cf_provider_install_state(confidence_provider *p, confidence_state *st, const char *origin);
 void *cf_provider_sync_main(void *arg);
 
 /* ---- provider_send.c ---- */
-/* Sends queued batches until the queue is empty or a send fails; returns 0
- * or CONFIDENCE_ENETWORK. */
-int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms);
+/* Sends queued batches until the queue is empty or a send fails; a batch
+ * the server refuses as invalid is dropped (counted) and the next one
+ * goes. The sender thread (`from_thread`) stops between batches once
+ * shutdown begins. Returns 0, CONFIDENCE_ENETWORK, or CONFIDENCE_ETIMEDOUT
+ * (another send held the queue past the deadline). */
+int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms, bool from_thread);
+/* Abort hooks for the network layer (cf_net_set_abort). */
+int cf_provider_sync_aborted(void *provider);
+int cf_provider_send_aborted(void *provider);
 void *cf_provider_drain_main(void *arg);
 void *cf_provider_send_main(void *arg);
 

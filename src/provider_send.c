@@ -21,6 +21,15 @@
 #define LOG_METHOD "/confidence.flags.resolver.v1.InternalFlagLoggerService/ClientWriteFlagLogs"
 #define DRAIN_INTERVAL_MS 50
 #define BUSY_DRAIN_INTERVAL_MS 2
+#define GRPC_INVALID_ARGUMENT 3
+
+static bool stopping(confidence_provider *p)
+{
+  pthread_mutex_lock(&p->mu);
+  bool s = p->stopping;
+  pthread_mutex_unlock(&p->mu);
+  return s;
+}
 
 /* Sleeps between gRPC retries, giving up at the deadline. */
 typedef struct retry_clock {
@@ -50,16 +59,19 @@ static bool retry_sleep(uint32_t ms, void *user_data)
   return true;
 }
 
+/* HTTP statuses meaning "this body will never be accepted". */
+static bool http_rejects(long status) { return status == 400 || status == 413 || status == 422; }
+
 /* HTTP ingest: IngestFlagLogsRequest{account_id, batch}, the batch being
  * the already serialised WriteFlagLogsRequest. */
-static bool send_ingest(confidence_provider *p, const char *auth, const cf_batch *b, uint32_t timeout_ms)
+static cf_batch_outcome send_ingest(confidence_provider *p, const char *auth, const cf_batch *b, uint32_t timeout_ms)
 {
   pthread_mutex_lock(&p->mu);
   char *account = strdup(p->log_account ? p->log_account : (p->account_id ? p->account_id : ""));
   pthread_mutex_unlock(&p->mu);
   size_t alen = account ? strlen(account) : 0;
   uint8_t *body = account ? malloc(alen + b->len + 2 * CF_WIRE_MAX_LEN_HEADER) : NULL;
-  bool ok = false;
+  cf_batch_outcome out = CF_BATCH_FAILED;
   if (body) {
     size_t o = cf_wire_put_len_header(body, CF_INGEST_FIELD_ACCOUNT_ID, alen);
     memcpy(body + o, account, alen);
@@ -69,45 +81,71 @@ static bool send_ingest(confidence_provider *p, const char *auth, const cf_batch
     o += b->len;
     long status = 0;
     char err[256] = "";
-    ok = cf_http_post_proto(p->transport, p->ingest_url, "application/protobuf", auth, body, o, timeout_ms, &status,
-                            err) == 0;
-    if (!ok)
+    int rc = cf_http_post_proto(p->transport, p->ingest_url, "application/protobuf", auth, body, o, timeout_ms,
+                                &status, err);
+    out = rc == 0                         ? CF_BATCH_DELIVERED
+          : http_rejects(status)          ? CF_BATCH_REJECTED
+          : rc == CONFIDENCE_ETIMEDOUT    ? CF_BATCH_UNCERTAIN
+                                          : CF_BATCH_FAILED;
+    if (rc)
       cf_provider_log(p, CONFIDENCE_LOG_WARN, "flag log ingest failed: %s", err);
   }
   free(body);
   free(account);
-  return ok;
+  return out;
 }
 
-static bool send_grpc(confidence_provider *p, const char *auth, const cf_batch *b, uint32_t timeout_ms,
-                      int64_t deadline_ms)
+static cf_batch_outcome send_grpc(confidence_provider *p, const char *auth, const cf_batch *b, int64_t deadline_ms)
 {
   retry_clock clock = {p, deadline_ms};
   cf_retry_policy retry = {3, 1000, 10000, 2.0, retry_sleep, &clock};
   cf_grpc_result r = {0};
-  /* The gRPC deadline covers all attempts and the backoff between them;
-   * at shutdown it stays within shutdown's budget. */
-  uint64_t grpc_deadline = (uint64_t)timeout_ms * 3 + 3000;
-  uint32_t call_timeout = cf_deadline_timeout_ms(deadline_ms, grpc_deadline > UINT32_MAX ? UINT32_MAX
-                                                                                          : (uint32_t)grpc_deadline);
+  /* The delivery deadline covers all attempts and the backoff between
+   * them; at shutdown it stays within shutdown's budget. */
+  uint32_t call_timeout = cf_deadline_timeout_ms(deadline_ms, cf_provider_delivery_deadline_ms(p));
   bool ok = cf_grpc_unary(p->transport, p->grpc_url, LOG_METHOD, auth, b->bytes, b->len, call_timeout, &retry, &r) == 0;
   if (!ok)
     cf_provider_log(p, CONFIDENCE_LOG_WARN, "flag log gRPC call failed: status %d: %s", r.grpc_status, r.message);
   free(r.body);
-  return ok;
+  if (ok)
+    return CF_BATCH_DELIVERED;
+  if (r.grpc_status == GRPC_INVALID_ARGUMENT || r.http_status == 413)
+    return CF_BATCH_REJECTED;
+  return r.uncertain ? CF_BATCH_UNCERTAIN : CF_BATCH_FAILED;
 }
 
-static bool send_to(confidence_provider *p, int destination, const cf_batch *b, uint32_t timeout_ms,
-                    int64_t deadline_ms)
+static cf_batch_outcome send_to(confidence_provider *p, int destination, const cf_batch *b, uint32_t timeout_ms,
+                                int64_t deadline_ms)
 {
   char auth[600];
   snprintf(auth, sizeof auth, "ClientSecret %s", p->secret);
   if (destination == CONFIDENCE_LOG_DESTINATION_CLOUDFLARE)
     return send_ingest(p, auth, b, timeout_ms);
-  return send_grpc(p, auth, b, timeout_ms, deadline_ms);
+  return send_grpc(p, auth, b, deadline_ms);
 }
 
-int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms)
+/* Primary, then (on a failure that is not a rejection) the fallback. */
+static cf_batch_outcome send_batch(confidence_provider *p, const int dest[2], size_t n_dest, const cf_batch *b,
+                                   uint32_t timeout_ms, int64_t deadline_ms)
+{
+  cf_batch_outcome out = send_to(p, dest[0], b, timeout_ms, deadline_ms);
+  if ((out == CF_BATCH_FAILED || out == CF_BATCH_UNCERTAIN) && n_dest > 1) {
+    cf_batch_outcome second = send_to(p, dest[1], b, timeout_ms, deadline_ms);
+    if (second == CF_BATCH_DELIVERED && out == CF_BATCH_UNCERTAIN)
+      cf_flag_log_count_resent(p->flag_log, b->n_events); /* the primary may have it too */
+    out = second == CF_BATCH_FAILED && out == CF_BATCH_UNCERTAIN ? out : second;
+  }
+  return out;
+}
+
+int cf_provider_send_aborted(void *provider)
+{
+  confidence_provider *p = provider;
+  return cf_clock_ms() >= atomic_load(&p->send_abort_at);
+}
+
+/* Sends batches until none is left or one fails. p->ship_mu held. */
+static int ship_locked(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms, bool from_thread)
 {
   int dest[2] = {CONFIDENCE_LOG_DESTINATION_EDGE, 0};
   pthread_mutex_lock(&p->mu);
@@ -116,13 +154,16 @@ int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadli
     memcpy(dest, p->log_dest, sizeof dest);
   pthread_mutex_unlock(&p->mu);
   cf_batch b;
-  while (cf_flag_log_take(p->flag_log, &b)) {
-    bool ok = send_to(p, dest[0], &b, timeout_ms, deadline_ms);
-    if (!ok && n_dest > 1)
-      ok = send_to(p, dest[1], &b, timeout_ms, deadline_ms);
+  while (!(from_thread && stopping(p)) && cf_flag_log_take(p->flag_log, &b)) {
+    cf_batch_outcome out = send_batch(p, dest, n_dest, &b, timeout_ms, deadline_ms);
     size_t n_events = b.n_events;
-    cf_flag_log_batch_done(p->flag_log, &b, ok);
-    if (!ok) {
+    cf_flag_log_batch_done(p->flag_log, &b, out);
+    if (out == CF_BATCH_REJECTED) {
+      cf_provider_log(p, CONFIDENCE_LOG_ERROR, "the server refused a flag log batch as invalid: %zu exposure "
+                      "events dropped (counted in exposures_rejected)", n_events);
+      continue;
+    }
+    if (out != CF_BATCH_DELIVERED) {
       pthread_mutex_lock(&p->mu);
       p->send_failures++;
       pthread_mutex_unlock(&p->mu);
@@ -131,6 +172,24 @@ int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadli
     cf_provider_log(p, CONFIDENCE_LOG_DEBUG, "sent a flag log batch with %zu exposure events", n_events);
   }
   return 0;
+}
+
+int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms, bool from_thread)
+{
+  /* One batch in flight at a time; at shutdown, wait for a sender thread
+   * still finishing only until the deadline. */
+  if (deadline_ms == CF_NO_DEADLINE) {
+    pthread_mutex_lock(&p->ship_mu);
+  } else {
+    struct timespec until = cf_deadline_abstime(deadline_ms, CF_CLOCK_REALTIME);
+    if (pthread_mutex_timedlock(&p->ship_mu, &until) != 0)
+      return CONFIDENCE_ETIMEDOUT;
+  }
+  cf_net_set_abort(cf_provider_send_aborted, p);
+  int rc = ship_locked(p, timeout_ms, deadline_ms, from_thread);
+  cf_net_set_abort(NULL, NULL);
+  pthread_mutex_unlock(&p->ship_mu);
+  return rc;
 }
 
 /* Background threads yield to evaluating threads when CPU is short (Linux
@@ -189,7 +248,7 @@ void *cf_provider_send_main(void *arg)
       return NULL; /* the final flush is done by shutdown itself */
     if (want != p->flush_done) /* "everything queued so far" includes the rings */
       cf_slots_drain(p);
-    int rc = cf_provider_ship(p, p->http_timeout_ms, CF_NO_DEADLINE);
+    int rc = cf_provider_ship(p, p->http_timeout_ms, CF_NO_DEADLINE, true);
     last_ok = rc == 0;
     next_ship = cf_deadline_in(p->log_poll_ms);
     pthread_mutex_lock(&p->mu);

@@ -1,8 +1,9 @@
 /* Per-thread slots of the evaluating threads and the hazard-pointer
  * protocol around the provider's current state:
  *  - a slot holds its thread's hazard pointer, exposure ring and resolve
- *    result; slots are never freed while the provider lives (an exited
- *    thread's slot is reused once its ring is empty);
+ *    result; slots stay linked while the provider lives, but once its
+ *    thread exited and its ring drained a slot gives back its ring and
+ *    result (a new thread reuses the husk);
  *  - a replaced state is retired, and freed only once no hazard holds it
  *    and one more full drain of the rings has consumed every exposure
  *    record pointing into it. */
@@ -27,20 +28,58 @@ int cf_slots_init(confidence_provider *p)
   return 0;
 }
 
-static cf_slot *slot_new(void)
+/* Gives a slot its ring and resolve result (a slot whose thread exited
+ * lost them once its ring drained). False when out of memory. */
+static bool slot_arm(cf_slot *slot)
 {
+  if (slot->ring)
+    return true;
+  slot->ring = calloc(CF_SLOT_RING, sizeof *slot->ring);
+  slot->res = confidence_resolve_result_new();
+  if (slot->ring && slot->res)
+    return true;
+  free(slot->ring);
+  confidence_resolve_result_free(slot->res);
+  slot->ring = NULL;
+  slot->res = NULL;
+  return false;
+}
+
+static void slot_disarm(cf_slot *slot)
+{
+  free(slot->ring);
+  confidence_resolve_result_free(slot->res);
+  slot->ring = NULL;
+  slot->res = NULL;
+}
+
+/* Records nobody will send: frees their parts and empties the ring. */
+static void slot_discard_records(cf_slot *s)
+{
+  uint64_t tail = atomic_load(&s->tail), head = atomic_load(&s->head);
+  for (; s->ring && tail < head; tail++) {
+    free(s->ring[tail % CF_SLOT_RING].fts);
+    cf_schema_free(s->ring[tail % CF_SLOT_RING].schema);
+  }
+  atomic_store(&s->tail, head);
+}
+
+/* A free slot (its thread exited and its ring drained), or a new one
+ * linked into the list; NULL when out of memory. p->slots_mu held. */
+static cf_slot *slot_take(confidence_provider *p)
+{
+  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next)
+    if (!atomic_load(&s->in_use) && atomic_load(&s->head) == atomic_load(&s->tail)) {
+      atomic_store(&s->in_use, 1);
+      return s;
+    }
   cf_slot *slot = aligned_alloc(64, (sizeof *slot + 63) / 64 * 64);
   if (!slot)
     return NULL;
   memset(slot, 0, sizeof *slot);
-  slot->ring = calloc(CF_SLOT_RING, sizeof *slot->ring);
-  slot->res = confidence_resolve_result_new();
-  if (!slot->ring || !slot->res) {
-    free(slot->ring);
-    confidence_resolve_result_free(slot->res);
-    free(slot);
-    return NULL;
-  }
+  atomic_store(&slot->in_use, 1);
+  slot->next = atomic_load(&p->slots);
+  atomic_store(&p->slots, slot);
   return slot;
 }
 
@@ -50,16 +89,10 @@ cf_slot *cf_provider_slot(confidence_provider *p)
   if (slot)
     return slot;
   pthread_mutex_lock(&p->slots_mu);
-  /* Reuse the slot of an exited thread once its ring is empty. */
-  for (cf_slot *s = atomic_load(&p->slots); s && !slot; s = s->next)
-    if (!atomic_load(&s->in_use) && atomic_load(&s->head) == atomic_load(&s->tail))
-      slot = s;
-  if (slot) {
-    atomic_store(&slot->in_use, 1);
-  } else if ((slot = slot_new()) != NULL) {
-    atomic_store(&slot->in_use, 1);
-    slot->next = atomic_load(&p->slots);
-    atomic_store(&p->slots, slot);
+  slot = slot_take(p);
+  if (slot && !slot_arm(slot)) {
+    atomic_store(&slot->in_use, 0); /* stays linked, unarmed, for later */
+    slot = NULL;
   }
   pthread_mutex_unlock(&p->slots_mu);
   if (slot)
@@ -87,6 +120,16 @@ bool cf_slots_hold(confidence_provider *p, const confidence_state *st)
   return false;
 }
 
+/* Returns the memory of a slot whose thread exited, once its ring is
+ * empty: short-lived threads leave a small husk, not a ring. drain_mu held. */
+static void slot_reclaim(confidence_provider *p, cf_slot *s)
+{
+  pthread_mutex_lock(&p->slots_mu);
+  if (!atomic_load(&s->in_use) && atomic_load(&s->head) == atomic_load(&s->tail))
+    slot_disarm(s);
+  pthread_mutex_unlock(&p->slots_mu);
+}
+
 uint64_t cf_slots_drain(confidence_provider *p)
 {
   uint64_t most = 0;
@@ -102,6 +145,8 @@ uint64_t cf_slots_drain(confidence_provider *p)
     uint64_t dropped = atomic_exchange(&s->dropped, 0);
     if (dropped)
       cf_flag_log_count_dropped(p->flag_log, dropped);
+    if (s->ring && !atomic_load(&s->in_use))
+      slot_reclaim(p, s);
   }
   pthread_mutex_unlock(&p->drain_mu);
   return most;
@@ -160,16 +205,43 @@ void cf_slots_free(confidence_provider *p)
   cf_slot *s = atomic_load(&p->slots);
   while (s) {
     cf_slot *next = s->next;
-    uint64_t tail = atomic_load(&s->tail), head = atomic_load(&s->head);
-    for (; tail < head; tail++) { /* records nobody will send: free their parts */
-      free(s->ring[tail % CF_SLOT_RING].fts);
-      cf_schema_free(s->ring[tail % CF_SLOT_RING].schema);
-    }
-    free(s->ring);
-    confidence_resolve_result_free(s->res);
+    slot_discard_records(s);
+    slot_disarm(s);
     free(s);
     s = next;
   }
   pthread_mutex_destroy(&p->slots_mu);
   pthread_mutex_destroy(&p->drain_mu);
+}
+
+/* ---- fork ------------------------------------------------------------------------ */
+
+void cf_slots_lock_for_fork(confidence_provider *p)
+{
+  pthread_mutex_lock(&p->drain_mu);
+  pthread_mutex_lock(&p->slots_mu);
+}
+
+void cf_slots_unlock_after_fork(confidence_provider *p)
+{
+  pthread_mutex_unlock(&p->slots_mu);
+  pthread_mutex_unlock(&p->drain_mu);
+}
+
+void cf_slots_after_fork_child(confidence_provider *p)
+{
+  pthread_mutex_init(&p->slots_mu, NULL);
+  pthread_mutex_init(&p->drain_mu, NULL);
+  cf_slot *mine = pthread_getspecific(p->slot_key);
+  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
+    /* Only the forking thread exists here: the others' hazards and slots
+     * are released, and the parent sends what their rings hold. */
+    atomic_store(&s->hazard, NULL);
+    if (s != mine)
+      atomic_store(&s->in_use, 0);
+    slot_discard_records(s);
+    atomic_store(&s->dropped, 0);
+    atomic_store(&s->counts_dropped, 0);
+    atomic_store(&s->evaluations, 0);
+  }
 }

@@ -58,15 +58,24 @@ static void adopt_state_facts(confidence_provider *p, const confidence_state *st
   cf_flag_log_set_memory(p->flag_log, confidence_state_memory_bytes(st));
 }
 
-/* Installs a freshly loaded state; the old one is retired, not freed. */
-void cf_provider_install_state(confidence_provider *p, confidence_state *st, const char *origin)
+/* Installs a freshly loaded state; the old one is retired, not freed.
+ * Under p->mu, so a shutdown that began (stopping) can never see a state
+ * come back after it withdrew the current one. */
+bool cf_provider_install_state(confidence_provider *p, confidence_state *st, const char *origin)
 {
-  confidence_state *old = atomic_exchange(&p->current, st);
+  pthread_mutex_lock(&p->mu);
+  bool closed = p->stopping;
+  confidence_state *old = closed ? NULL : atomic_exchange(&p->current, st);
+  int before = closed ? 0 : atomic_exchange(&p->status, CONFIDENCE_STATUS_READY);
+  pthread_mutex_unlock(&p->mu);
+  if (closed) {
+    confidence_state_unref(st);
+    return false;
+  }
   const char **changed = NULL;
   size_t n_changed = changed_flags(old, st, &changed);
   cf_retire_state(p, old, false);
   adopt_state_facts(p, st);
-  int before = atomic_exchange(&p->status, CONFIDENCE_STATUS_READY);
   cf_provider_log(p, CONFIDENCE_LOG_INFO, "flag state loaded from %s (%u flags, %zu changed)", origin, st->n_flags,
                   n_changed);
   if (before != CONFIDENCE_STATUS_READY)
@@ -74,6 +83,13 @@ void cf_provider_install_state(confidence_provider *p, confidence_state *st, con
   if (old && n_changed)
     cf_provider_emit(p, CONFIDENCE_EVENT_CONFIGURATION_CHANGED, "flag state changed", changed, n_changed);
   free(changed);
+  return true;
+}
+
+int cf_provider_sync_aborted(void *provider)
+{
+  confidence_provider *p = provider;
+  return atomic_load(&p->abort_sync);
 }
 
 static int load_bytes(confidence_provider *p, const void *data, size_t len, confidence_state **out)
@@ -146,8 +162,10 @@ static bool fetch_and_install(confidence_provider *p, char *why, size_t why_size
   } else if (outcome == CF_FETCH_NEW) {
     confidence_state *st = NULL;
     ok = load_bytes(p, f.body, f.len, &st) == 0;
-    if (ok) {
-      cf_provider_install_state(p, st, "CDN");
+    if (ok && !cf_provider_install_state(p, st, "CDN")) {
+      snprintf(why, why_size, "shutting down");
+      ok = false;
+    } else if (ok) {
       pthread_mutex_lock(&p->mu);
       free(p->etag);
       p->etag = f.etag;
@@ -181,17 +199,20 @@ static void sync_once(confidence_provider *p)
       cf_provider_emit(p, CONFIDENCE_EVENT_READY, "flag state sync recovered", NULL, 0);
     return;
   }
+  if (atomic_load(&p->abort_sync))
+    return; /* shutdown abandoned the request: not a sync failure */
   cf_provider_log(p, CONFIDENCE_LOG_WARN, "flag state sync failed: %s", why);
   cf_provider_emit(p, CONFIDENCE_EVENT_ERROR, why, NULL, 0);
-  if (atomic_load(&p->status) == CONFIDENCE_STATUS_READY && cf_clock_ms() - last_ok >= (int64_t)p->stale_after_ms) {
-    atomic_store(&p->status, CONFIDENCE_STATUS_STALE);
+  int ready = CONFIDENCE_STATUS_READY; /* never over shutdown's NOT_READY */
+  if (cf_clock_ms() - last_ok >= (int64_t)p->stale_after_ms &&
+      atomic_compare_exchange_strong(&p->status, &ready, CONFIDENCE_STATUS_STALE))
     cf_provider_emit(p, CONFIDENCE_EVENT_STALE, "flag state is stale: syncs keep failing", NULL, 0);
-  }
 }
 
 void *cf_provider_sync_main(void *arg)
 {
   confidence_provider *p = arg;
+  cf_net_set_abort(cf_provider_sync_aborted, p);
   uint32_t backoff = NOT_READY_RETRY_MS < p->state_poll_ms ? NOT_READY_RETRY_MS : p->state_poll_ms;
   for (;;) {
     sync_once(p);

@@ -40,6 +40,8 @@
  * never block forever. */
 #define CF_CURL_DEFAULT_TIMEOUT_MS 30000u
 #define CF_CURL_MAX_CONNECT_TIMEOUT_MS 10000u
+/* How often an abandonable exchange asks whether to stop (run_abortable()). */
+#define ABORT_POLL_MS 20
 /* Attempts at an exchange whose early response libcurl lost (perform()). */
 #define CF_CURL_EARLY_CLOSE_ROUNDS 3
 
@@ -244,6 +246,43 @@ static uint64_t now_ms(void)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* curl_easy_perform, but asking req->should_abort every ABORT_POLL_MS
+ * while the transfer waits; *aborted when it said stop. */
+static CURLcode run_abortable(CURL *h, const confidence_http_request *req, bool *aborted)
+{
+  CURLM *m = curl_multi_init();
+  if (!m)
+    return CURLE_OUT_OF_MEMORY;
+  if (curl_multi_add_handle(m, h) != CURLM_OK) {
+    curl_multi_cleanup(m);
+    return CURLE_OUT_OF_MEMORY;
+  }
+  CURLcode rc = CURLE_OK;
+  int running = 1;
+  while (running) {
+    if (curl_multi_perform(m, &running) != CURLM_OK) {
+      rc = CURLE_SEND_ERROR;
+      break;
+    }
+    if (!running)
+      break;
+    if (req->should_abort(req->abort_user_data)) {
+      *aborted = true;
+      rc = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
+    curl_multi_poll(m, NULL, 0, ABORT_POLL_MS, NULL);
+  }
+  int queued;
+  CURLMsg *msg;
+  while (!*aborted && (msg = curl_multi_info_read(m, &queued)) != NULL)
+    if (msg->msg == CURLMSG_DONE)
+      rc = msg->data.result;
+  curl_multi_remove_handle(m, h);
+  curl_multi_cleanup(m);
+  return rc;
+}
+
 /* One transfer on a fresh easy handle. *early_close reports libcurl 7.88's
  * lost early response: the server answered and closed the HTTP/2 stream
  * before reading our request body (as gRPC servers do for an unknown
@@ -293,8 +332,9 @@ static int perform(const confidence_http_request *req, struct curl_slist *hdrs, 
     SET(CURLOPT_HTTPGET, 1L);
   }
 #undef SET
+  bool aborted = false;
   if (rc == CURLE_OK)
-    rc = curl_easy_perform(h);
+    rc = req->should_abort ? run_abortable(h, req, &aborted) : curl_easy_perform(h);
 
   int result = 0;
   long status = 0;
@@ -320,7 +360,9 @@ static int perform(const confidence_http_request *req, struct curl_slist *hdrs, 
     /* libcurl's "stream closed" path leaves no text in errbuf */
     *early_close = rc == CURLE_HTTP2_STREAM && !errbuf[0] && status == 0 && post &&
                    uploaded < (curl_off_t)req->body_len;
-    if (*early_close)
+    if (aborted)
+      snprintf(resp->error, sizeof resp->error, "exchange abandoned (the provider is shutting down)");
+    else if (*early_close)
       snprintf(resp->error, sizeof resp->error,
                "the server closed the HTTP/2 stream before reading the request body; "
                "libcurl %s lost its early response",
@@ -337,7 +379,7 @@ static int perform(const confidence_http_request *req, struct curl_slist *hdrs, 
       snprintf(resp->error, sizeof resp->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
     if (ctx.oom)
       result = CONFIDENCE_ENOMEM;
-    else if (rc == CURLE_OPERATION_TIMEDOUT)
+    else if (rc == CURLE_OPERATION_TIMEDOUT || aborted)
       result = CONFIDENCE_ETIMEDOUT;
     else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
       result = CONFIDENCE_EINVAL;
@@ -388,6 +430,8 @@ static int curl_exchange(const confidence_http_request *req, confidence_http_res
    * which takes a server on the same host; a few percent of such calls
    * lose it, so two more rounds make a loss rare. */
   for (int round = 1; early_close && round < CF_CURL_EARLY_CLOSE_ROUNDS; round++) {
+    if (req->should_abort && req->should_abort(req->abort_user_data))
+      break;
     uint64_t spent = now_ms() - start;
     if (spent >= timeout)
       break;

@@ -117,7 +117,8 @@ int main(int argc, char **argv)
   CHECK(st.evaluations == (uint64_t)atomic_load(&evaluations) * 2);
   /* Every evaluation was either delivered or counted as dropped (a ring
    * can overflow under this load; nothing vanishes silently). */
-  CHECK(st.exposures_sent + st.exposures_dropped == st.evaluations);
+  CHECK(st.exposures_sent + st.exposures_dropped + st.exposures_deduplicated == st.evaluations);
+  CHECK(st.exposures_queued == 0);
   CHECK(st.state_updates == SWAPS + 1);
   printf("evaluations=%llu sent=%llu dropped=%llu\n", (unsigned long long)st.evaluations,
          (unsigned long long)st.exposures_sent, (unsigned long long)st.exposures_dropped);

@@ -57,7 +57,7 @@ typedef enum confidence_log_level {
  * evaluation. Messages never contain the client secret. */
 typedef void (*confidence_log_fn)(int level, const char *message, void *user_data);
 
-#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 1
+#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 2
 typedef struct confidence_provider_options {
   unsigned version;
   const char *client_secret;        /* required */
@@ -68,7 +68,11 @@ typedef struct confidence_provider_options {
   const char *cdn_base_url;         /* NULL: Confidence's CDN */
   const char *flag_log_grpc_url;    /* NULL: https://edge-grpc.spotify.com; http://host:port speaks h2c */
   const char *ingest_url;           /* NULL: Confidence's Cloudflare ingest endpoint */
-  uint32_t http_timeout_ms;         /* 0: 30000 */
+  /* 0: 30000. Also sets the delivery deadline of one exposure batch,
+   * 3 x http_timeout_ms + 3 s (attempts and backoff included): a sink
+   * slower than that gets the batch again later (at-least-once; counted
+   * in stats.exposures_resent), a slower one within it never twice. */
+  uint32_t http_timeout_ms;
   /* Bootstrap (offline start): a state file or bytes in any format
    * confidence_state_load accepts; READY at once when it loads. */
   const char *state_file;
@@ -85,6 +89,14 @@ typedef struct confidence_provider_options {
   void *event_user_data;
   /* NULL: the built-in libcurl transport. See confidence/sys/transport.h. */
   const struct confidence_transport *transport;
+  /* ---- version 2 ---- */
+  /* Apply dedup (on by default, as in Confidence's own providers): an
+   * exposure identical to one sent within the last 120 s (same flag, unit,
+   * assignment, variant, rule) is not sent again, for up to 100,000
+   * distinct exposures in the window; counted in
+   * stats.exposures_deduplicated. Resolve counters and telemetry still
+   * count every evaluation. Nonzero turns it off. */
+  int disable_apply_dedup;
 } confidence_provider_options;
 /* Every other field zero (its default); valid C and C++. */
 #define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}
@@ -116,19 +128,31 @@ CONFIDENCE_API int confidence_provider_start(confidence_provider *p, uint32_t ti
 CONFIDENCE_API int confidence_provider_status(const confidence_provider *p);
 
 /* Sends every exposure queued so far; waits up to timeout_ms. Returns 0 when
- * all were delivered, CONFIDENCE_ETIMEDOUT (not within timeout_ms),
+ * nothing is left to send (all delivered, or refused by the server as
+ * invalid: logged and counted in stats.exposures_rejected, never retried),
+ * CONFIDENCE_ETIMEDOUT (not within timeout_ms),
  * CONFIDENCE_ENETWORK (a send failed; they stay queued) or CONFIDENCE_EINVAL
  * (NULL, not started, or shut down). */
 CONFIDENCE_API int confidence_provider_flush(confidence_provider *p, uint32_t timeout_ms);
 
 /* Stops the threads and sends everything still queued, within timeout_ms.
- * Idempotent. Evaluations after shutdown return defaults (NOT_READY).
+ * Final: no state is installed and no event emitted once it begins.
+ * Bounded: it returns within timeout_ms + 250 ms whatever the network
+ * does (exchanges in flight are abandoned: the CDN's at once, flag-log
+ * sends at the deadline; a custom transport that ignores
+ * should_abort bounds it by its own timeouts instead). Exposures not
+ * delivered by then are counted in stats.exposures_lost_at_shutdown (and
+ * exposures_dropped). Idempotent. Evaluations after shutdown return
+ * defaults (NOT_READY).
  * Returns 0, CONFIDENCE_ETIMEDOUT (threads or sends not done in time),
  * CONFIDENCE_ENETWORK (exposures left undelivered) or CONFIDENCE_EINVAL. */
 CONFIDENCE_API int confidence_provider_shutdown(confidence_provider *p, uint32_t timeout_ms);
 
-/* Shuts down (if needed, with a 5 s budget) and frees. NULL is a no-op.
- * No other thread may use `p` during or after this call. */
+/* Shuts down (if needed, with a 5 s budget) and frees: at most 5.25 s
+ * without an earlier shutdown, 250 ms after one (built-in transport).
+ * NULL is a no-op. No other thread may use `p` during or after this call.
+ * In a child process after fork() it is as bounded, and never touches the
+ * parent's threads (docs/threading.md, "fork"). */
 CONFIDENCE_API void confidence_provider_free(confidence_provider *p);
 
 /* The state currently served, with a reference the caller must release
@@ -136,19 +160,30 @@ CONFIDENCE_API void confidence_provider_free(confidence_provider *p);
 CONFIDENCE_API confidence_state *confidence_provider_state(confidence_provider *p);
 
 /* Counters for monitoring, filled by confidence_provider_read_stats. */
-#define CONFIDENCE_PROVIDER_STATS_VERSION 1
+/* At rest (after flush or shutdown) the exposure counters add up exactly:
+ * evaluations that send an exposure = exposures_sent +
+ * exposures_deduplicated + exposures_dropped + exposures_queued. In a fork
+ * child they count from the fork. */
+#define CONFIDENCE_PROVIDER_STATS_VERSION 2
 typedef struct confidence_provider_stats {
   unsigned version; /* set by the caller (CONFIDENCE_PROVIDER_STATS_INIT) */
-  uint64_t evaluations;
+  uint64_t evaluations; /* every getter call with a flag key, ready or not */
   uint64_t exposures_queued;
   uint64_t exposures_sent;
-  uint64_t exposures_dropped; /* queue full */
+  /* Every exposure that will never be sent: ring or queue full, rejected
+   * by the server as invalid, lost at shutdown (the last two also below). */
+  uint64_t exposures_dropped;
   uint64_t state_updates;
   uint64_t state_fetch_failures;
   uint64_t log_send_failures;
   /* Evaluations without an exposure (skip-apply, collection disabled) whose
    * resolve counters were lost to a full ring. */
   uint64_t resolve_counts_dropped;
+  /* ---- version 2 ---- */
+  uint64_t exposures_deduplicated;     /* not sent: apply dedup (not drops) */
+  uint64_t exposures_rejected;         /* in batches refused as invalid (gRPC INVALID_ARGUMENT, HTTP 400/413/422); never retried */
+  uint64_t exposures_lost_at_shutdown; /* still queued (or unconfirmed) when shutdown ended */
+  uint64_t exposures_resent;           /* sent again after an attempt that may have delivered them */
 } confidence_provider_stats;
 #define CONFIDENCE_PROVIDER_STATS_INIT {CONFIDENCE_PROVIDER_STATS_VERSION}
 /* Copies the counters into *out, writing only the fields of out->version.

@@ -7,7 +7,7 @@ import threading
 
 MODES = {
     "cdn": {"status", "timeout", "slow", "corrupt", "truncate", "wrong_key"},
-    "grpc": {"unavailable", "internal", "slow", "unauthenticated"},
+    "grpc": {"unavailable", "internal", "slow", "unauthenticated", "invalid_argument"},
     "ingest": {"status"},
     "rest": {"status"},
 }
@@ -22,7 +22,9 @@ def _validate(target, spec):
     mode = spec.get("mode")
     if mode not in MODES[target]:
         raise ValueError("fault %r: mode must be one of %s" % (target, sorted(MODES[target])))
-    known = {"mode", "count", "status", "seconds"}
+    # echo: the error answer repeats the request's Authorization (as some
+    # proxies and frameworks do), to check that clients never log it.
+    known = {"mode", "count", "status", "seconds", "echo"}
     if target == "cdn":
         known.add("enc")
     if target == "grpc":
@@ -30,7 +32,7 @@ def _validate(target, spec):
     extra = set(spec) - known
     if extra:
         raise ValueError("fault %r: unknown keys %s" % (target, sorted(extra)))
-    out = {"mode": mode, "count": None}
+    out = {"mode": mode, "count": None, "echo": bool(spec.get("echo", False))}
     if spec.get("count") is not None:
         count = spec["count"]
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:

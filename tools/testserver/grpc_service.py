@@ -12,6 +12,7 @@ FAULT_CODES = {
     "unavailable": grpc.StatusCode.UNAVAILABLE,
     "internal": grpc.StatusCode.INTERNAL,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 
@@ -21,29 +22,33 @@ def _servicer_class(backend):
 
     class Servicer(base):
         def _gate(self, method, context):
-            """Applies fault and auth; returns (authorization, None) to go on or
-            (authorization, code) after which the caller records and aborts."""
+            """Applies fault and auth; returns (authorization, None, "OK") to go on
+            or (authorization, code, message) after which the caller records and
+            aborts."""
             auth = dict(context.invocation_metadata()).get("authorization")
             fault = backend.faults.take("grpc", method=method)
             if fault is not None:
                 if fault["mode"] == "slow":
                     backend.sleep(fault["seconds"])
                 else:
-                    return auth, FAULT_CODES[fault["mode"]]
+                    code = FAULT_CODES[fault["mode"]]
+                    if fault.get("echo"):
+                        return auth, code, "request had authorization: %s" % auth
+                    return auth, code, code.name
             if not backend.authorized(auth):
-                return auth, grpc.StatusCode.UNAUTHENTICATED
-            return auth, None
+                return auth, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"
+            return auth, None, "OK"
 
         def ClientWriteFlagLogs(self, request, context):
-            auth, code = self._gate("ClientWriteFlagLogs", context)
+            auth, code, message = self._gate("ClientWriteFlagLogs", context)
             answered = code.name if code else "OK"
             backend.recorder.flag_log("grpc", auth, request, code is None, answered)
             if code:
-                context.abort(code, "testserver: " + answered)
+                context.abort(code, "testserver: " + message)
             return api.WriteFlagLogsResponse()
 
         def WriteMaterializedOperations(self, request, context):
-            auth, code = self._gate("WriteMaterializedOperations", context)
+            auth, code, _ = self._gate("WriteMaterializedOperations", context)
             response = None
             if code is None:
                 backend.store.write(request.store_variant_op)
@@ -56,7 +61,7 @@ def _servicer_class(backend):
             return response
 
         def ReadMaterializedOperations(self, request, context):
-            auth, code = self._gate("ReadMaterializedOperations", context)
+            auth, code, _ = self._gate("ReadMaterializedOperations", context)
             response = None
             if code is None:
                 response = api.ReadOperationsResult(results=backend.store.read(api, request.ops))

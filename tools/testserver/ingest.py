@@ -37,6 +37,8 @@ def handle(backend, handler, path, body):
     fault = backend.faults.take(transport)
     if fault is not None:
         status, message = fault["status"], "injected fault"
+        if fault.get("echo"):
+            message += "; request had Authorization: %s" % auth
     elif not backend.authorized(auth):
         status, message = 401, "missing or wrong Authorization: ClientSecret <secret>"
     elif ctype not in CONTENT_TYPES:

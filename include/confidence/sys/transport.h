@@ -25,6 +25,13 @@ typedef struct confidence_http_request {
   size_t body_len;
   uint32_t timeout_ms;       /* whole exchange */
   int http2_prior_knowledge; /* cleartext HTTP/2 without upgrade (gRPC to http://) */
+  /* Optional (NULL: never abandon): polled while the exchange waits, at
+   * least every 50 ms by the built-in transport. Nonzero abandons the
+   * exchange, which then fails with CONFIDENCE_ETIMEDOUT. The provider
+   * sets it so that shutdown and free are bounded whatever the network
+   * does; a transport that ignores it bounds them by its own timeouts. */
+  int (*should_abort)(void *abort_user_data);
+  void *abort_user_data;
 } confidence_http_request;
 
 /* Filled by the transport. `body` and the header arrays are allocated by
