@@ -4,6 +4,7 @@ read what the backend received, and reset between cases.
 GET  /control/health            {"ok": true, ...}
 GET  /control/received          every recorded request, in arrival order
 GET  /control/summary           aggregated exposures from accepted flag logs
+GET  /control/events            PublishEvents calls and the events of accepted ones
 GET  /control/state             the served state's ETags and source
 POST /control/state             body = state bytes (raw or envelope); ?account=&log_destinations=
 GET  /control/faults            faults still in force (with remaining counts)
@@ -44,6 +45,8 @@ def _get(backend, route, query):
         return backend.recorder.received()
     if route == "summary":
         return backend.recorder.summary()
+    if route == "events":
+        return backend.recorder.events_summary()
     if route == "state":
         return backend.state.describe()
     if route == "faults":

@@ -1,4 +1,4 @@
-"""Injected faults, one per target ("cdn", "grpc", "ingest", "rest"), each with an
+"""Injected faults, one per target ("cdn", "grpc", "ingest", "rest", "events"), each with an
 optional remaining count. POST /control/faults replaces the whole set.
 """
 
@@ -10,6 +10,8 @@ MODES = {
     "grpc": {"unavailable", "internal", "slow", "unauthenticated", "invalid_argument"},
     "ingest": {"status"},
     "rest": {"status"},
+    # EventsService/PublishEvents; "reject" answers OK with every event refused
+    "events": {"unavailable", "internal", "slow", "unauthenticated", "reject"},
 }
 GRPC_METHODS = {"ClientWriteFlagLogs", "WriteMaterializedOperations", "ReadMaterializedOperations"}
 

@@ -8,6 +8,8 @@ from concurrent import futures
 
 import grpc
 
+import events_service
+
 FAULT_CODES = {
     "unavailable": grpc.StatusCode.UNAVAILABLE,
     "internal": grpc.StatusCode.INTERNAL,
@@ -86,6 +88,7 @@ def make_server(backend, port):
     )
     backend.pb.api_grpc.add_InternalFlagLoggerServiceServicer_to_server(
         _servicer_class(backend)(), server)
+    events_service.register(backend, server)
     bound = server.add_insecure_port("127.0.0.1:%d" % port)
     if bound == 0:
         raise OSError("cannot listen for gRPC on 127.0.0.1:%d" % port)

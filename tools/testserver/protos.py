@@ -112,6 +112,8 @@ def load(cache_root=None):
     admin     confidence.flags.admin.v1.resolver_pb2 (ClientResolverState, ResolverState)
     api       confidence.flags.resolver.v1.internal_api_pb2 (WriteFlagLogsRequest, ...)
     api_grpc  confidence.flags.resolver.v1.internal_api_pb2_grpc (stubs, servicer)
+    events    confidence.events.v1.api_pb2 (PublishEventsRequest, ...)
+    events_grpc confidence.events.v1.api_pb2_grpc (EventsService)
     path      the directory holding the generated code
     """
     global _loaded
@@ -129,6 +131,8 @@ def load(cache_root=None):
             api_grpc=importlib.import_module(
                 "confidence.flags.resolver.v1.internal_api_pb2_grpc"
             ),
+            events=importlib.import_module("confidence.events.v1.api_pb2"),
+            events_grpc=importlib.import_module("confidence.events.v1.api_pb2_grpc"),
             path=out,
         )
         return _loaded

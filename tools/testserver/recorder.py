@@ -21,6 +21,7 @@ class Recorder:
         self._flag_logs = []  # (entry dict, parsed WriteFlagLogsRequest or None)
         self._cdn = []
         self._materialization = []
+        self._events = []  # PublishEvents calls
 
     def reset(self):
         with self._lock:
@@ -59,12 +60,33 @@ class Recorder:
         with self._lock:
             self._materialization.append(entry)
 
+    def events(self, authorization, request, accepted, answered):
+        """request: a PublishEventsRequest."""
+        entry = {
+            "authorization": authorization,
+            "time": time.time(),
+            "request": to_dict(request),
+            "accepted": bool(accepted),
+            "answered": answered,
+        }
+        with self._lock:
+            self._events.append(entry)
+
+    def events_summary(self):
+        """Every call, and the events of accepted ones in arrival order."""
+        with self._lock:
+            calls = [dict(e) for e in self._events]
+        events = [ev for c in calls if c["accepted"] for ev in c["request"].get("events", [])]
+        return {"calls": len(calls), "accepted_calls": sum(c["accepted"] for c in calls),
+                "events": events, "requests": calls}
+
     def received(self):
         with self._lock:
             return {
                 "flag_logs": [dict(e) for e, _ in self._flag_logs],
                 "cdn": [dict(e) for e in self._cdn],
                 "materialization": [dict(e) for e in self._materialization],
+                "events": [dict(e) for e in self._events],
             }
 
     def summary(self):
