@@ -23,6 +23,7 @@
 /* Sizes of each published version of the versioned structs (docs/api.md). */
 static const size_t OPTIONS_SIZES[CONFIDENCE_PROVIDER_OPTIONS_VERSION] = {
     offsetof(confidence_provider_options, disable_apply_dedup),
+    offsetof(confidence_provider_options, events_grpc_url), /* v3: tracking (issue 10) */
     sizeof(confidence_provider_options)};
 static const size_t STATS_SIZES[CONFIDENCE_PROVIDER_STATS_VERSION] = {
     offsetof(confidence_provider_stats, exposures_deduplicated), sizeof(confidence_provider_stats)};
@@ -134,6 +135,7 @@ static int validate(const confidence_provider_options *o)
 
 static void free_config(confidence_provider *p)
 {
+  cf_provider_ext_free(p); /* tracking (issue 10, provider_ext.c) */
   cf_flag_log_free(p->flag_log);
   free(p->secret);
   free(p->encryption_key);
@@ -216,7 +218,7 @@ int confidence_provider_new(const confidence_provider_options *user_opts, confid
   if (!p)
     return cf_error(CONFIDENCE_ENOMEM, "out of memory");
   p->transport = opts.transport ? opts.transport : confidence_transport_curl();
-  if (!copy_config(p, &opts) || cf_slots_init(p) != 0) {
+  if (!copy_config(p, &opts) || cf_slots_init(p) != 0 || cf_provider_ext_init(p, &opts) != 0 /* issue 10 */) {
     free_config(p);
     return cf_error(CONFIDENCE_ENOMEM, "out of memory");
   }

@@ -343,6 +343,7 @@ static void record(confidence_provider *p, cf_slot *slot, const confidence_resol
     int64_t us = (cf_clock_mono_ns() - started_ns) / 1000;
     e.latency_us = us < 0 ? 0 : (us > (int64_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)us);
   }
+  cf_slot_metrics_count(&slot->metrics, telemetry_reason, e.latency_us); /* issue 10: metrics */
   if (!ring_push(slot, &e)) {
     free(e.fts);
     cf_schema_free(e.schema);
@@ -604,3 +605,41 @@ confidence_value *confidence_provider_get_object(confidence_provider *p, const c
   return default_value ? confidence_value_copy(default_value) : NULL;
 }
 
+/* ---- hooks for tracking and all-flags (issue 10; provider_internal.h) ---- */
+
+bool cf_provider_utf8_ok(const char *s, size_t len) { return utf8_ok(s, len); }
+
+int cf_provider_eval_context(const confidence_value *context, const confidence_value **ctx_out, bool *skip_apply,
+                             void **to_free)
+{
+  *ctx_out = NULL;
+  *skip_apply = false;
+  *to_free = NULL;
+  if (context && (context->type != CONFIDENCE_VALUE_STRUCT || !context_utf8_ok(context)))
+    return CONFIDENCE_EINVAL;
+  if (!context)
+    return 0;
+  context_view *view = calloc(1, sizeof *view);
+  if (!view)
+    return CONFIDENCE_ENOMEM;
+  *ctx_out = strip_skip_apply(context, skip_apply, view);
+  if (*ctx_out == context) {
+    free(view);
+    return 0;
+  }
+  *to_free = view;
+  return 0;
+}
+
+void cf_provider_free_context_view(void *view)
+{
+  if (view)
+    free(((context_view *)view)->fields);
+  free(view);
+}
+
+void cf_provider_record_flag(confidence_provider *p, cf_slot *slot, const confidence_resolved_flag *f,
+                             const confidence_value *ctx, bool apply, int64_t started_ns, uint64_t n)
+{
+  record(p, slot, f, ctx, apply, f->reason, started_ns, n);
+}

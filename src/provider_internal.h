@@ -19,6 +19,8 @@
 #include "confidence/provider.h"
 #include "confidence/sys/transport.h"
 #include "flag_log.h"
+#include "slot_metrics.h" /* issue 10: per-thread metric counters */
+#include "provider_ext.h" /* issue 10: tracking */
 #include "util.h"
 
 /* Exposure records one evaluating thread can queue between drains. */
@@ -36,6 +38,7 @@ typedef struct cf_slot {
   cf_exposure *ring;
   confidence_resolve_result *res;
   struct cf_slot *next;
+  cf_slot_metrics metrics; /* issue 10: written by the owner thread only (slot_metrics.h) */
 } cf_slot;
 
 typedef struct cf_retired {
@@ -69,6 +72,7 @@ struct confidence_provider {
   _Atomic(cf_slot *) slots;
 
   cf_flag_log *flag_log;
+  cf_provider_ext *ext; /* issue 10: tracking, metrics (provider_ext.h) */
   /* Shutdown abandons network exchanges in flight: CDN requests at once,
    * flag-log sends at its deadline (a cf_clock_ms() value). */
   _Atomic int abort_sync;
@@ -168,5 +172,21 @@ int cf_provider_sync_aborted(void *provider);
 int cf_provider_send_aborted(void *provider);
 void *cf_provider_drain_main(void *arg);
 void *cf_provider_send_main(void *arg);
+
+/* ---- provider_eval.c: hooks for tracking and all-flags (issue 10) ---- */
+/* True when s[0..len) is valid UTF-8 (what Confidence accepts). */
+bool cf_provider_utf8_ok(const char *s, size_t len);
+/* The getters' context handling: NULL or a struct of valid UTF-8, else
+ * CONFIDENCE_EINVAL. *ctx_out is the context to resolve with (without
+ * "_confidence_skip_apply"; release *to_free with cf_provider_free_context_view),
+ * *skip_apply its flag. Returns 0, CONFIDENCE_EINVAL or CONFIDENCE_ENOMEM. */
+int cf_provider_eval_context(const confidence_value *context, const confidence_value **ctx_out, bool *skip_apply,
+                             void **to_free);
+void cf_provider_free_context_view(void *view);
+/* Queues the exposure record of one resolved flag from `slot->res` (as the
+ * getters do; `apply`: send an exposure). `n` is the slot's evaluation
+ * number (sampling); `started_ns` 0 or when the evaluation began. */
+void cf_provider_record_flag(confidence_provider *p, cf_slot *slot, const confidence_resolved_flag *f,
+                             const confidence_value *ctx, bool apply, int64_t started_ns, uint64_t n);
 
 #endif

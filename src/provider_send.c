@@ -174,6 +174,15 @@ static int ship_locked(confidence_provider *p, uint32_t timeout_ms, int64_t dead
   return 0;
 }
 
+/* Issue 10: publishes track events (provider_ext.c) with the flag logs'
+ * retry policy and delivery deadline. */
+static int ship_events(confidence_provider *p, int64_t deadline_ms)
+{
+  retry_clock clock = {p, deadline_ms};
+  cf_retry_policy retry = {3, 1000, 10000, 2.0, retry_sleep, &clock};
+  return cf_provider_ship_events(p, cf_deadline_timeout_ms(deadline_ms, cf_provider_delivery_deadline_ms(p)), &retry);
+}
+
 int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadline_ms, bool from_thread)
 {
   /* One batch in flight at a time; at shutdown, wait for a sender thread
@@ -187,6 +196,8 @@ int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadli
   }
   cf_net_set_abort(cf_provider_send_aborted, p);
   int rc = ship_locked(p, timeout_ms, deadline_ms, from_thread);
+  int events_rc = ship_events(p, deadline_ms); /* issue 10: track events ride with every ship */
+  rc = rc ? rc : events_rc;
   cf_net_set_abort(NULL, NULL);
   pthread_mutex_unlock(&p->ship_mu);
   return rc;

@@ -9,5 +9,8 @@
 #include "state.h"
 #include "resolve.h"
 #include "provider.h"
+#include "tracking.h"
+#include "metrics.h"
+#include "all_flags.h"
 
 #endif

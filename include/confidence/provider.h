@@ -57,7 +57,7 @@ typedef enum confidence_log_level {
  * evaluation. Messages never contain the client secret. */
 typedef void (*confidence_log_fn)(int level, const char *message, void *user_data);
 
-#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 2
+#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 3 /* 3: tracking (events_grpc_url, max_queued_events) */
 typedef struct confidence_provider_options {
   unsigned version;
   const char *client_secret;        /* required */
@@ -97,6 +97,9 @@ typedef struct confidence_provider_options {
    * stats.exposures_deduplicated. Resolve counters and telemetry still
    * count every evaluation. Nonzero turns it off. */
   int disable_apply_dedup;
+  /* ---- version 3 (tracking: confidence/tracking.h) ---- */
+  const char *events_grpc_url;      /* NULL: https://edge-grpc.spotify.com; http://host:port speaks h2c */
+  uint32_t max_queued_events;       /* 0: 100000 track events waiting to be sent */
 } confidence_provider_options;
 /* Every other field zero (its default); valid C and C++. */
 #define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}
