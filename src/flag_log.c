@@ -61,6 +61,16 @@ typedef struct event {
   uint32_t applied;
 } event;
 
+/* Resolve counters and schemas of one flush window (§4.3). */
+typedef struct resolve_info {
+  flag_info *flags;
+  size_t n_flags, flags_cap;
+  uint32_t *flag_slots; /* hash index into flags: index + 1, 0 = empty */
+  size_t flag_slots_cap;
+  client_info *clients;
+  size_t n_clients;
+} resolve_info;
+
 /* Apply dedup (RESOLVER_SPEC §4.6): keys of exposures seen within the
  * window, with the second they were first seen. Open addressing, key 0 =
  * empty; expired keys leave only at a sweep, which rebuilds the table. */
@@ -80,12 +90,7 @@ struct cf_flag_log {
   size_t head, count;
   cf_batch retry; /* a failed batch, resent first */
   size_t retry_events, inflight_events;
-  flag_info *flags;
-  size_t n_flags, flags_cap;
-  uint32_t *flag_slots; /* hash index into flags: index + 1, 0 = empty */
-  size_t flag_slots_cap;
-  client_info *clients;
-  size_t n_clients;
+  resolve_info ri; /* this window's counters and schemas */
   uint64_t buckets[LATENCY_BUCKETS], lat_sum, lat_count, reasons[REASONS];
   uint64_t prev_buckets[LATENCY_BUCKETS], prev_sum, prev_count, prev_reasons[REASONS];
   uint64_t memory_bytes;
@@ -150,10 +155,10 @@ cf_flag_log *cf_flag_log_new(uint32_t max_events)
   return log;
 }
 
-static void clear_resolve_info(cf_flag_log *log)
+static void clear_resolve_info(resolve_info *ri)
 {
-  for (size_t i = 0; i < log->n_flags; i++) {
-    flag_info *f = &log->flags[i];
+  for (size_t i = 0; i < ri->n_flags; i++) {
+    flag_info *f = &ri->flags[i];
     for (size_t j = 0; j < f->n_variants; j++)
       free(f->variants[j].key);
     for (size_t j = 0; j < f->n_rules; j++) {
@@ -166,20 +171,20 @@ static void clear_resolve_info(cf_flag_log *log)
     free(f->rules);
     free(f->flag);
   }
-  free(log->flags);
-  log->flags = NULL;
-  log->n_flags = log->flags_cap = 0;
-  free(log->flag_slots);
-  log->flag_slots = NULL;
-  log->flag_slots_cap = 0;
-  for (size_t i = 0; i < log->n_clients; i++) {
-    for (size_t j = 0; j < log->clients[i].n_schemas; j++)
-      cf_schema_free(log->clients[i].schemas[j]);
-    free(log->clients[i].credential);
+  free(ri->flags);
+  ri->flags = NULL;
+  ri->n_flags = ri->flags_cap = 0;
+  free(ri->flag_slots);
+  ri->flag_slots = NULL;
+  ri->flag_slots_cap = 0;
+  for (size_t i = 0; i < ri->n_clients; i++) {
+    for (size_t j = 0; j < ri->clients[i].n_schemas; j++)
+      cf_schema_free(ri->clients[i].schemas[j]);
+    free(ri->clients[i].credential);
   }
-  free(log->clients);
-  log->clients = NULL;
-  log->n_clients = 0;
+  free(ri->clients);
+  ri->clients = NULL;
+  ri->n_clients = 0;
 }
 
 void cf_flag_log_free(cf_flag_log *log)
@@ -190,7 +195,7 @@ void cf_flag_log_free(cf_flag_log *log)
     free(log->ring[(log->head + i) % log->max_events].bytes);
   free(log->ring);
   free(log->retry.bytes);
-  clear_resolve_info(log);
+  clear_resolve_info(&log->ri);
   free(log->dedup.keys);
   free(log->dedup.seen);
   pthread_mutex_destroy(&log->mu);
@@ -302,17 +307,17 @@ static void index_put(uint32_t *slots, size_t cap, const char *name, size_t len,
 /* Keeps the index at most half full; false when out of memory. */
 static bool index_grow(cf_flag_log *log)
 {
-  if ((log->n_flags + 1) * 2 <= log->flag_slots_cap)
+  if ((log->ri.n_flags + 1) * 2 <= log->ri.flag_slots_cap)
     return true;
-  size_t cap = log->flag_slots_cap ? log->flag_slots_cap * 2 : 64;
+  size_t cap = log->ri.flag_slots_cap ? log->ri.flag_slots_cap * 2 : 64;
   uint32_t *slots = calloc(cap, sizeof *slots);
   if (!slots)
     return false;
-  for (size_t i = 0; i < log->n_flags; i++)
-    index_put(slots, cap, log->flags[i].flag, strlen(log->flags[i].flag), (uint32_t)i);
-  free(log->flag_slots);
-  log->flag_slots = slots;
-  log->flag_slots_cap = cap;
+  for (size_t i = 0; i < log->ri.n_flags; i++)
+    index_put(slots, cap, log->ri.flags[i].flag, strlen(log->ri.flags[i].flag), (uint32_t)i);
+  free(log->ri.flag_slots);
+  log->ri.flag_slots = slots;
+  log->ri.flag_slots_cap = cap;
   return true;
 }
 
@@ -320,23 +325,23 @@ static bool index_grow(cf_flag_log *log)
  * record does not grow with the number of distinct flags. */
 static flag_info *flag_entry(cf_flag_log *log, const cf_flag *f)
 {
-  size_t cap = log->flag_slots_cap;
-  for (size_t h = cap ? (size_t)cf_hash_bytes(f->name.s, f->name.len) & (cap - 1) : 0; cap && log->flag_slots[h];
+  size_t cap = log->ri.flag_slots_cap;
+  for (size_t h = cap ? (size_t)cf_hash_bytes(f->name.s, f->name.len) & (cap - 1) : 0; cap && log->ri.flag_slots[h];
        h = (h + 1) & (cap - 1)) {
-    flag_info *fi = &log->flags[log->flag_slots[h] - 1];
+    flag_info *fi = &log->ri.flags[log->ri.flag_slots[h] - 1];
     if (strcmp(fi->flag, f->name.s) == 0)
       return fi;
   }
   if (!index_grow(log))
     return NULL;
-  if (cf_vec_reserve((void **)&log->flags, &log->flags_cap, log->n_flags + 1, sizeof *log->flags))
+  if (cf_vec_reserve((void **)&log->ri.flags, &log->ri.flags_cap, log->ri.n_flags + 1, sizeof *log->ri.flags))
     return NULL;
-  flag_info *nf = &log->flags[log->n_flags];
+  flag_info *nf = &log->ri.flags[log->ri.n_flags];
   memset(nf, 0, sizeof *nf);
   if (!(nf->flag = dup_str(f->name.s, f->name.len)))
     return NULL;
-  index_put(log->flag_slots, log->flag_slots_cap, f->name.s, f->name.len, (uint32_t)log->n_flags);
-  log->n_flags++;
+  index_put(log->ri.flag_slots, log->ri.flag_slots_cap, f->name.s, f->name.len, (uint32_t)log->ri.n_flags);
+  log->ri.n_flags++;
   return nf;
 }
 
@@ -376,23 +381,23 @@ static bool schema_equal(const cf_schema *a, const cf_schema *b)
 static void add_schema(cf_flag_log *log, const cf_credential *cred, cf_schema *s)
 {
   client_info *ci = NULL;
-  for (size_t i = 0; i < log->n_clients && !ci; i++)
-    if (strcmp(log->clients[i].credential, cred->name.s) == 0)
-      ci = &log->clients[i];
+  for (size_t i = 0; i < log->ri.n_clients && !ci; i++)
+    if (strcmp(log->ri.clients[i].credential, cred->name.s) == 0)
+      ci = &log->ri.clients[i];
   if (!ci) {
-    client_info *nc = realloc(log->clients, (log->n_clients + 1) * sizeof *nc);
+    client_info *nc = realloc(log->ri.clients, (log->ri.n_clients + 1) * sizeof *nc);
     if (!nc) {
       cf_schema_free(s);
       return;
     }
-    log->clients = nc;
-    ci = &nc[log->n_clients];
+    log->ri.clients = nc;
+    ci = &nc[log->ri.n_clients];
     memset(ci, 0, sizeof *ci);
     if (!(ci->credential = dup_str(cred->name.s, cred->name.len))) {
       cf_schema_free(s);
       return;
     }
-    log->n_clients++;
+    log->ri.n_clients++;
   }
   for (size_t i = 0; i < ci->n_schemas; i++)
     if (schema_equal(ci->schemas[i], s)) {
@@ -868,6 +873,22 @@ static bool put_telemetry(cf_flag_log *log, buf *b)
   return put_message(b, CF_WRITE_FIELD_TELEMETRY_DATA, &t.base);
 }
 
+/* Appends the counters and schemas; on failure the batch is left as it
+ * was before the message that did not fit. */
+static void put_resolve_info(buf *b, const resolve_info *ri)
+{
+  for (size_t i = 0; i < ri->n_clients; i++) {
+    size_t before = b->len;
+    if (!put_client_info(b, &ri->clients[i]))
+      b->len = before;
+  }
+  for (size_t i = 0; i < ri->n_flags; i++) {
+    size_t before = b->len;
+    if (!put_flag_info(b, &ri->flags[i]))
+      b->len = before;
+  }
+}
+
 bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
 {
   memset(out, 0, sizeof *out);
@@ -887,13 +908,8 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
   }
   buf b = {0};
   bool ok = true;
-  bool has_content = log->n_flags > 0 || log->n_clients > 0 || log->count > 0;
-  for (size_t i = 0; ok && i < log->n_clients; i++)
-    ok = put_client_info(&b, &log->clients[i]);
-  for (size_t i = 0; ok && i < log->n_flags; i++)
-    ok = put_flag_info(&b, &log->flags[i]);
-  ok = ok && put_telemetry(log, &b);
-  clear_resolve_info(log);
+  bool has_content = log->ri.n_flags > 0 || log->ri.n_clients > 0 || log->count > 0;
+  ok = put_telemetry(log, &b);
   size_t start = b.len;
   while (ok && log->count > 0) {
     event *ev = &log->ring[log->head];
@@ -909,18 +925,22 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
     log->head = (log->head + 1) % log->max_events;
     log->count--;
   }
+  /* The window's counters are encoded after the lock is released: with
+   * thousands of flags that takes a while, and the drainer must not wait. */
+  resolve_info ri = log->ri;
+  memset(&log->ri, 0, sizeof log->ri);
+  log->inflight_events = ok && has_content ? out->n_events : 0;
+  pthread_mutex_unlock(&log->mu);
+  put_resolve_info(&b, &ri); /* out of memory loses the counters, not the events */
+  clear_resolve_info(&ri);
   if (!ok || !has_content) {
-    /* Out of memory loses this window's counters, not queued events; a
-     * telemetry-only batch is not worth a request (as the Python provider). */
+    /* A telemetry-only batch is not worth a request (as the Python provider). */
     free(b.p);
     memset(out, 0, sizeof *out);
-    pthread_mutex_unlock(&log->mu);
     return false;
   }
   out->bytes = b.p;
   out->len = b.len;
-  log->inflight_events = out->n_events;
-  pthread_mutex_unlock(&log->mu);
   return true;
 }
 
@@ -990,7 +1010,7 @@ void cf_flag_log_after_fork_child(cf_flag_log *log)
   pthread_mutex_init(&log->mu, NULL); /* held by the forking thread: start afresh */
   drop_queue(log);                    /* the parent delivers what it queued */
   log->inflight_events = 0;
-  clear_resolve_info(log);            /* and the counters of its window */
+  clear_resolve_info(&log->ri);            /* and the counters of its window */
   memcpy(log->prev_buckets, log->buckets, sizeof log->buckets);
   memcpy(log->prev_reasons, log->reasons, sizeof log->reasons);
   log->prev_sum = log->lat_sum;

@@ -33,12 +33,11 @@ class Recorder:
             "transport": transport,
             "authorization": authorization,
             "time": time.time(),
-            "request": to_dict(request) if request is not None else None,
             "accepted": bool(accepted),
             "answered": answered,
         }
         entry.update(extra)
-        with self._lock:
+        with self._lock:  # "request" is rendered when read: big batches arrive fast
             self._flag_logs.append((entry, request))
 
     def cdn(self, path, if_none_match, status, **extra):
@@ -83,7 +82,8 @@ class Recorder:
     def received(self):
         with self._lock:
             return {
-                "flag_logs": [dict(e) for e, _ in self._flag_logs],
+                "flag_logs": [dict(e, request=to_dict(r) if r is not None else None)
+                              for e, r in self._flag_logs],
                 "cdn": [dict(e) for e in self._cdn],
                 "materialization": [dict(e) for e in self._materialization],
                 "events": [dict(e) for e in self._events],
