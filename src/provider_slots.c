@@ -1,15 +1,17 @@
 /* Per-thread slots of the evaluating threads and the hazard-pointer
  * protocol around the provider's current state:
  *  - a slot holds its thread's hazard pointer, exposure ring and resolve
- *    result; slots stay linked while the provider lives, but once its
- *    thread exited and its ring drained a slot gives back its ring and
- *    result (a new thread reuses the husk);
+ *    result; slots stay linked while the provider lives, a new thread
+ *    takes over the slot of an exited one, and a slot left free with a
+ *    drained ring gives its ring and result back (a small husk remains);
  *  - a replaced state is retired, and freed only once no hazard holds it
  *    and one more full drain of the rings has consumed every exposure
  *    record pointing into it. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "provider_internal.h"
 
@@ -28,29 +30,33 @@ int cf_slots_init(confidence_provider *p)
   return 0;
 }
 
+#define RING_BYTES (CF_SLOT_RING * sizeof(cf_exposure))
+
+static void slot_disarm(cf_slot *slot)
+{
+  if (slot->ring)
+    munmap(slot->ring, RING_BYTES);
+  confidence_resolve_result_free(slot->res);
+  slot->ring = NULL;
+  slot->res = NULL;
+}
+
 /* Gives a slot its ring and resolve result (a slot whose thread exited
  * lost them once its ring drained). False when out of memory. */
 static bool slot_arm(cf_slot *slot)
 {
   if (slot->ring)
     return true;
-  slot->ring = calloc(CF_SLOT_RING, sizeof *slot->ring);
+  /* Its own mapping: pages are touched only as records are written, and
+   * all of it goes back to the system when the slot is disarmed (a malloc
+   * arena would keep it, and calloc would touch every page). */
+  void *ring = mmap(NULL, RING_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  slot->ring = ring == MAP_FAILED ? NULL : ring;
   slot->res = confidence_resolve_result_new();
   if (slot->ring && slot->res)
     return true;
-  free(slot->ring);
-  confidence_resolve_result_free(slot->res);
-  slot->ring = NULL;
-  slot->res = NULL;
+  slot_disarm(slot);
   return false;
-}
-
-static void slot_disarm(cf_slot *slot)
-{
-  free(slot->ring);
-  confidence_resolve_result_free(slot->res);
-  slot->ring = NULL;
-  slot->res = NULL;
 }
 
 /* Records nobody will send: frees their parts and empties the ring. */
@@ -64,12 +70,15 @@ static void slot_discard_records(cf_slot *s)
   atomic_store(&s->tail, head);
 }
 
-/* A free slot (its thread exited and its ring drained), or a new one
- * linked into the list; NULL when out of memory. p->slots_mu held. */
+/* A free slot (its thread exited), or a new one linked into the list;
+ * NULL when out of memory. p->slots_mu held. A slot whose ring still holds
+ * the exited thread's records is reused as is: the new thread becomes the
+ * ring's one producer (slots_mu orders the handover) and the drainer reads
+ * on in order, so the number of slots follows the number of live threads. */
 static cf_slot *slot_take(confidence_provider *p)
 {
   for (cf_slot *s = atomic_load(&p->slots); s; s = s->next)
-    if (!atomic_load(&s->in_use) && atomic_load(&s->head) == atomic_load(&s->tail)) {
+    if (!atomic_load(&s->in_use)) {
       atomic_store(&s->in_use, 1);
       return s;
     }
