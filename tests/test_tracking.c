@@ -29,18 +29,25 @@ static confidence_provider *provider_for(const char *state, const char *account,
   return p;
 }
 
-/* One entry of the all-flags tree against a resolve of that flag alone. */
-static void check_entry(confidence_provider *p, confidence_state *st, const char *secret, const confidence_value *ctx,
-                        const confidence_value *entry, confidence_resolve_result *res)
+/* Resolves `flag` alone into `res`; returns the resolve's code. */
+static int resolve_alone(const confidence_state *st, const char *secret, const confidence_value *ctx, const char *flag,
+                         confidence_resolve_result *res)
 {
-  const char *flag = confidence_value_string(confidence_value_struct_get(entry, "flag"), NULL);
   const char *flags[1] = {flag};
   confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
   req.client_secret = secret;
   req.flags = flags;
   req.flag_count = 1;
   req.context = ctx;
-  CHECK(confidence_resolve(st, &req, res) == 0 && confidence_resolve_result_flag_count(res) == 1);
+  return confidence_resolve(st, &req, res);
+}
+
+/* One entry of the all-flags tree against a resolve of that flag alone. */
+static void check_entry(confidence_provider *p, confidence_state *st, const char *secret, const confidence_value *ctx,
+                        const confidence_value *entry, confidence_resolve_result *res)
+{
+  const char *flag = confidence_value_string(confidence_value_struct_get(entry, "flag"), NULL);
+  CHECK(resolve_alone(st, secret, ctx, flag, res) == 0 && confidence_resolve_result_flag_count(res) == 1);
   const confidence_resolved_flag *f = confidence_resolve_result_flag_at(res, 0);
   const char *variant = confidence_value_string(confidence_value_struct_get(entry, "variant"), NULL);
   CHECK_STR(variant, confidence_resolved_flag_variant(f));
@@ -64,15 +71,8 @@ static bool some_flag_fails(confidence_provider *p, const char *secret, const co
   confidence_state *st = confidence_provider_state(p);
   confidence_resolve_result *res = confidence_resolve_result_new();
   bool failed = false;
-  for (size_t i = 0; i < confidence_state_flag_count(st) && !failed; i++) {
-    const char *flags[1] = {confidence_state_flag_name_at(st, i)};
-    confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
-    req.client_secret = secret;
-    req.flags = flags;
-    req.flag_count = 1;
-    req.context = ctx;
-    failed = confidence_resolve(st, &req, res) == CONFIDENCE_ERESOLVE;
-  }
+  for (size_t i = 0; i < confidence_state_flag_count(st) && !failed; i++)
+    failed = resolve_alone(st, secret, ctx, confidence_state_flag_name_at(st, i), res) == CONFIDENCE_ERESOLVE;
   confidence_resolve_result_free(res);
   confidence_state_unref(st);
   return failed;
@@ -95,15 +95,9 @@ static void check_all(confidence_provider *p, const char *secret, const confiden
     check_entry(p, st, secret, ctx, confidence_value_list_at(list, i), res);
   /* every flag that resolves alone is in the list */
   size_t resolvable = 0;
-  for (size_t i = 0; i < confidence_state_flag_count(st); i++) {
-    const char *flags[1] = {confidence_state_flag_name_at(st, i)};
-    confidence_resolve_request req = CONFIDENCE_RESOLVE_REQUEST_INIT;
-    req.client_secret = secret;
-    req.flags = flags;
-    req.flag_count = 1;
-    req.context = ctx;
-    resolvable += confidence_resolve(st, &req, res) == 0 && confidence_resolve_result_flag_count(res) == 1;
-  }
+  for (size_t i = 0; i < confidence_state_flag_count(st); i++)
+    resolvable += resolve_alone(st, secret, ctx, confidence_state_flag_name_at(st, i), res) == 0 &&
+                  confidence_resolve_result_flag_count(res) == 1;
   CHECK(confidence_value_list_size(list) == resolvable);
   *flags_seen += resolvable;
   confidence_value *parsed = NULL; /* the JSON is the tree */
@@ -115,11 +109,16 @@ static void check_all(confidence_provider *p, const char *secret, const confiden
   confidence_value_free(tree);
 }
 
-static void test_sample_state(const char *build)
+static confidence_provider *sample_provider(const char *build)
 {
   char path[4096];
   snprintf(path, sizeof path, "%s/sample/state.pb", build);
-  confidence_provider *p = provider_for(path, "demo-shop-account", "demo-client-secret");
+  return provider_for(path, "demo-shop-account", "demo-client-secret");
+}
+
+static void test_sample_state(const char *build)
+{
+  confidence_provider *p = sample_provider(build);
   static const char *const countries[] = {"SE", "US", "DE", "GB"};
   static const char *const versions[] = {"1.0.0", "2.0.0", "2.5.1", "0.9"};
   size_t seen = 0;
@@ -169,9 +168,7 @@ static void test_spec_state(const char *spec)
 
 static void test_track_accounting(const char *build)
 {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/sample/state.pb", build);
-  confidence_provider *p = provider_for(path, "demo-shop-account", "demo-client-secret");
+  confidence_provider *p = sample_provider(build);
   confidence_value *num = confidence_value_new_number(1), *ctx = confidence_value_new_struct();
   confidence_track_details bad = {99};
   confidence_provider_track(p, NULL, ctx, NULL);              /* no name */
