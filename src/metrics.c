@@ -201,6 +201,19 @@ static void put_state(out *o, confidence_provider *p, const confidence_provider_
   }
 }
 
+/* A label value as the exposition formats escape it (\\, \", \n),
+ * truncated to fit. */
+static void escape_label(const char *in, char *out_s, size_t cap)
+{
+  size_t n = 0;
+  for (; *in && n + 3 < cap; in++) {
+    if (*in == '\\' || *in == '"' || *in == '\n')
+      out_s[n++] = '\\';
+    out_s[n++] = *in == '\n' ? 'n' : *in;
+  }
+  out_s[n] = '\0';
+}
+
 int confidence_provider_metrics(confidence_provider *p, const confidence_metrics_options *user_opts, char **out_text)
 {
   if (!out_text)
@@ -214,9 +227,12 @@ int confidence_provider_metrics(confidence_provider *p, const confidence_metrics
                      : 0;
   if (rc)
     return rc;
-  char id[24];
-  snprintf(id, sizeof id, "%u", p->ext->instance);
-  out o = {{0}, opts.openmetrics != 0, opts.instance ? opts.instance : id};
+  char id[200];
+  if (opts.instance)
+    escape_label(opts.instance, id, sizeof id);
+  else
+    snprintf(id, sizeof id, "%u", p->ext->instance);
+  out o = {{0}, opts.openmetrics != 0, id};
   totals t;
   sum_slots(p, &t);
   confidence_provider_stats s = CONFIDENCE_PROVIDER_STATS_INIT;

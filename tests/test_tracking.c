@@ -181,6 +181,14 @@ static void test_track_accounting(const char *build)
   CHECK(confidence_provider_read_event_stats(p, &s) == 0);
   CHECK(s.tracked == 5 && s.invalid == 4 && s.queued == 1 && s.dropped == 0);
   CHECK(confidence_provider_evaluate_all(p, num, 0, NULL, NULL) == CONFIDENCE_EINVAL);
+  confidence_metrics_options mo = CONFIDENCE_METRICS_OPTIONS_INIT;
+  mo.instance = "a\"b\n";
+  char *text = NULL;
+  CHECK(confidence_provider_metrics(p, &mo, &text) == 0 && strstr(text, "resolver_id=\"a\\\"b\\n\"") &&
+        strstr(text, "confidence_events_invalid_total{resolver_id=\"a\\\"b\\n\"} 4\n"));
+  confidence_string_free(text);
+  mo.version = 7;
+  CHECK(confidence_provider_metrics(p, &mo, &text) == CONFIDENCE_EINVAL && text == NULL);
   confidence_value_free(num);
   confidence_value_free(ctx);
   confidence_provider_free(p);

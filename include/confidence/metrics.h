@@ -18,7 +18,7 @@ extern "C" {
 typedef struct confidence_metrics_options {
   unsigned version;
   int openmetrics;             /* nonzero: OpenMetrics 1.0 text (values as floats, "# EOF") */
-  const char *instance;        /* resolver_id label; NULL: the provider's number ("0", "1", ...) */
+  const char *instance;        /* resolver_id label (escaped; at most ~190 bytes); NULL: the provider's number ("0", "1", ...) */
   uint32_t buckets_per_decade; /* latency histogram resolution, 1..18; 0: 18 */
 } confidence_metrics_options;
 #define CONFIDENCE_METRICS_OPTIONS_INIT {CONFIDENCE_METRICS_OPTIONS_VERSION}
