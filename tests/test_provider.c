@@ -134,6 +134,17 @@ static void test_not_ready(void)
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_NOT_READY);
   CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_ERROR);
   CHECK(confidence_provider_status(p) == CONFIDENCE_STATUS_NOT_READY);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(p, &st) == 0);
+  CHECK(st.evaluations == 1); /* counted while not ready too */
+  CHECK(st.exposures_queued == 0 && st.exposures_dropped == 0);
+  /* A v1 caller gets the v1 fields only. */
+  confidence_provider_stats v1;
+  memset(&v1, 0xAB, sizeof v1);
+  v1.version = 1;
+  CHECK(confidence_provider_read_stats(p, &v1) == 0);
+  CHECK(v1.evaluations == 1 && v1.resolve_counts_dropped == 0);
+  CHECK(v1.exposures_deduplicated == 0xABABABABABABABABULL);
   confidence_details_free(d);
   confidence_provider_free(p);
 
