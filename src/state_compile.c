@@ -765,6 +765,8 @@ static bool load_blooms(compiler *c, const PbState *pb)
                         bf->materialized_segment ? bf->materialized_segment : "", (int)bf->hash_function_count);
       return false;
     }
+    if (over_budget(c, bf->data.len + sizeof(cf_bloom), "the bloom filters"))
+      return false;
     cf_bloom *b = cf_arena_alloc(c->a, sizeof *b);
     uint8_t *bits = cf_arena_alloc(c->a, bf->data.len + 1);
     if (!b || !bits)
