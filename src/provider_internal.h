@@ -35,6 +35,7 @@ typedef struct cf_slot {
   _Atomic uint64_t counts_dropped; /* counter-only records (no exposure) lost */
   _Atomic uint64_t evaluations;
   _Atomic int in_use; /* 0 when its thread has exited */
+  _Atomic int armed;  /* ring and res allocated (changed under slots_mu) */
   cf_exposure *ring;
   confidence_resolve_result *res;
   struct cf_slot *next;

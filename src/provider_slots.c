@@ -34,6 +34,7 @@ int cf_slots_init(confidence_provider *p)
 
 static void slot_disarm(cf_slot *slot)
 {
+  atomic_store(&slot->armed, 0);
   if (slot->ring)
     munmap(slot->ring, RING_BYTES);
   confidence_resolve_result_free(slot->res);
@@ -53,8 +54,10 @@ static bool slot_arm(cf_slot *slot)
   void *ring = mmap(NULL, RING_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   slot->ring = ring == MAP_FAILED ? NULL : ring;
   slot->res = confidence_resolve_result_new();
-  if (slot->ring && slot->res)
+  if (slot->ring && slot->res) {
+    atomic_store(&slot->armed, 1);
     return true;
+  }
   slot_disarm(slot);
   return false;
 }
@@ -154,7 +157,7 @@ uint64_t cf_slots_drain(confidence_provider *p)
     uint64_t dropped = atomic_exchange(&s->dropped, 0);
     if (dropped)
       cf_flag_log_count_dropped(p->flag_log, dropped);
-    if (s->ring && !atomic_load(&s->in_use))
+    if (atomic_load(&s->armed) && !atomic_load(&s->in_use))
       slot_reclaim(p, s);
   }
   pthread_mutex_unlock(&p->drain_mu);
