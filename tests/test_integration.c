@@ -486,6 +486,15 @@ static void test_log_faults(void)
 #define UNDER_SANITIZER 1
 #endif
 
+/* A server on `state` and a started provider against it (dedup off). */
+static confidence_provider *started_against(server *s, events *ev, const char *state)
+{
+  CHECK(server_start(s, state, NULL));
+  confidence_provider *p = provider_for(s, ev, 0, 0, NULL);
+  CHECK(confidence_provider_start(p, 5000) == 0);
+  return p;
+}
+
 static int64_t now_ms(void)
 {
   struct timespec ts;
@@ -641,10 +650,8 @@ static void test_fork(void)
 static void test_shutdown_during_sync(void)
 {
   server s = {0};
-  CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
-  confidence_provider *p = provider_for(&s, &ev, 0, 0, NULL);
-  CHECK(confidence_provider_start(p, 5000) == 0);
+  confidence_provider *p = started_against(&s, &ev, state_v1);
   put_state(&s, state_v2); /* the next fetch has a new state to install */
   set_faults(&s, "{\"cdn\": {\"mode\": \"slow\", \"seconds\": 2}}");
   struct timespec ts = {0, 500 * 1000000};
@@ -676,10 +683,8 @@ static void test_shutdown_during_sync(void)
 static void check_bounded_shutdown(const char *fault, int units)
 {
   server s = {0};
-  CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
-  confidence_provider *p = provider_for(&s, &ev, 0, 0, NULL);
-  CHECK(confidence_provider_start(p, 5000) == 0);
+  confidence_provider *p = started_against(&s, &ev, state_v1);
   set_faults(&s, fault);
   CHECK(evaluate_units(p, "down-", units) == units);
   int64_t t0 = now_ms();
@@ -711,10 +716,8 @@ static void test_shutdown_faults(void)
 static void test_no_poison(void)
 {
   server s = {0};
-  CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
-  confidence_provider *p = provider_for(&s, &ev, 0, 0, NULL);
-  CHECK(confidence_provider_start(p, 5000) == 0);
+  confidence_provider *p = started_against(&s, &ev, state_v1);
   confidence_details *d = confidence_details_new();
   for (int i = 0; i < 30; i++) {
     char key[32];
@@ -759,10 +762,8 @@ static void test_no_poison(void)
 static void test_secret_echo(void)
 {
   server s = {0};
-  CHECK(server_start(&s, state_cf, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
-  confidence_provider *p = provider_for(&s, &ev, 0, 0, NULL);
-  CHECK(confidence_provider_start(p, 5000) == 0);
+  confidence_provider *p = started_against(&s, &ev, state_cf);
   set_faults(&s, "{\"ingest\": {\"mode\": \"status\", \"status\": 401, \"echo\": true},"
                  " \"grpc\": {\"mode\": \"unauthenticated\", \"echo\": true}}");
   CHECK(evaluate_units(p, "echo-", 3) == 3);
