@@ -457,10 +457,14 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   req.flags = flags;
   req.flag_count = 1;
   req.context = ctx;
-  int rc = confidence_resolve(st, &req, slot->res);
+  /* issue 11: with a materialization store, discover -> read -> resume -> write (provider_store.c) */
+  char store_msg[CF_STORE_MSG];
+  int rc = p->store ? cf_provider_store_resolve(p, st, &req, slot->res, store_msg) : confidence_resolve(st, &req, slot->res);
   const confidence_resolved_flag *f = rc == 0 ? confidence_resolve_result_flag_at(slot->res, 0) : NULL;
   int telemetry_reason = CONFIDENCE_RESOLVE_REASON_UNSPECIFIED;
-  if (rc != 0) {
+  if (rc == CF_STORE_FAILED) { /* issue 11: the store failed or timed out */
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", store_msg, "");
+  } else if (rc != 0) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", confidence_resolve_result_error(slot->res), "");
   } else if (!f) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", name + 6, "");

@@ -21,6 +21,7 @@
 #include "flag_log.h"
 #include "slot_metrics.h" /* issue 10: per-thread metric counters */
 #include "provider_ext.h" /* issue 10: tracking */
+#include "provider_store.h" /* issue 11: materialization stores */
 #include "util.h"
 
 /* Exposure records one evaluating thread can queue between drains. */
@@ -74,6 +75,7 @@ struct confidence_provider {
 
   cf_flag_log *flag_log;
   cf_provider_ext *ext; /* issue 10: tracking, metrics (provider_ext.h) */
+  cf_store_ctx *store;  /* issue 11: materialization store or NULL (provider_store.h) */
   /* Shutdown abandons network exchanges in flight: CDN requests at once,
    * flag-log sends at its deadline (a cf_clock_ms() value). */
   _Atomic int abort_sync;

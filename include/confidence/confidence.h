@@ -12,5 +12,6 @@
 #include "tracking.h"
 #include "metrics.h"
 #include "all_flags.h"
+#include "store.h" /* issue 11: materialization stores */
 
 #endif

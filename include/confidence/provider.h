@@ -57,7 +57,7 @@ typedef enum confidence_log_level {
  * evaluation. Messages never contain the client secret. */
 typedef void (*confidence_log_fn)(int level, const char *message, void *user_data);
 
-#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 3 /* 3: tracking (events_grpc_url, max_queued_events) */
+#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 4 /* 3: tracking (events_grpc_url, max_queued_events); 4: materialization stores */
 typedef struct confidence_provider_options {
   unsigned version;
   const char *client_secret;        /* required */
@@ -100,6 +100,19 @@ typedef struct confidence_provider_options {
   /* ---- version 3 (tracking: confidence/tracking.h) ---- */
   const char *events_grpc_url;      /* NULL: https://edge-grpc.spotify.com; http://host:port speaks h2c */
   uint32_t max_queued_events;       /* 0: 100000 track events waiting to be sent */
+  /* ---- version 4 (materializations: confidence/store.h, docs/materializations.md; issue 11) ---- */
+  /* A store (confidence/sys/store.h) for flags that need sticky assignments
+   * or materialized segments; the provider takes it (calls its free). NULL
+   * and use_remote_materialization_store 0: such flags return the default
+   * (GENERAL, "requires materializations"). Setting both: CONFIDENCE_EINVAL. */
+  const struct confidence_store *materialization_store;
+  int use_remote_materialization_store; /* nonzero: Confidence's store over flag_log_grpc_url */
+  uint32_t materialization_read_timeout_ms;  /* 0: 2000 per batched read */
+  uint32_t materialization_write_timeout_ms; /* 0: 5000 per batched write */
+  /* Nonzero: writes go to a background thread through a bounded queue, so
+   * an evaluation waits only for its read. */
+  int async_materialization_writes;
+  uint32_t max_queued_materialization_writes; /* 0: 10000 batches (beyond: dropped, counted) */
 } confidence_provider_options;
 /* Every other field zero (its default); valid C and C++. */
 #define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}
