@@ -110,20 +110,14 @@ int cf_provider_store_validate(const confidence_provider_options *o)
   return 0;
 }
 
-int cf_provider_store_init(confidence_provider *p, const confidence_provider_options *o)
+cf_store_ctx *cf_store_ctx_new(const confidence_store *vt, const confidence_provider_options *o)
 {
-  p->store = NULL;
-  if (o->version < 4 || (!o->materialization_store && !o->use_remote_materialization_store))
-    return 0;
   cf_store_ctx *c = calloc(1, sizeof *c);
   if (!c) {
-    confidence_store_free((confidence_store *)o->materialization_store);
-    return CONFIDENCE_ENOMEM;
+    confidence_store_free((confidence_store *)vt);
+    return NULL;
   }
-  if (o->materialization_store)
-    memcpy(&c->vt, o->materialization_store, STORE_SIZES[o->materialization_store->version - 1]);
-  else
-    cf_store_remote_init(&c->vt, p);
+  memcpy(&c->vt, vt, STORE_SIZES[vt->version - 1]);
   c->read_ms = o->materialization_read_timeout_ms ? o->materialization_read_timeout_ms : DEFAULT_READ_MS;
   c->write_ms = o->materialization_write_timeout_ms ? o->materialization_write_timeout_ms : DEFAULT_WRITE_MS;
   c->async = o->async_materialization_writes != 0;
@@ -134,13 +128,29 @@ int cf_provider_store_init(confidence_provider *p, const confidence_provider_opt
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&c->cond, &ca);
   pthread_condattr_destroy(&ca);
-  p->store = c;
-  return 0;
+  return c;
+}
+
+int cf_provider_store_init(confidence_provider *p, const confidence_provider_options *o)
+{
+  p->store = NULL;
+  if (o->version < 4 || (!o->materialization_store && !o->use_remote_materialization_store))
+    return 0;
+  confidence_store remote;
+  if (!o->materialization_store)
+    cf_store_remote_init(&remote, p);
+  p->store = cf_store_ctx_new(o->materialization_store ? o->materialization_store : &remote, o);
+  return p->store ? 0 : CONFIDENCE_ENOMEM;
 }
 
 void cf_provider_store_free(confidence_provider *p)
 {
-  cf_store_ctx *c = p->store;
+  cf_store_ctx_free(p->store);
+  p->store = NULL;
+}
+
+void cf_store_ctx_free(cf_store_ctx *c)
+{
   if (!c)
     return;
   pthread_mutex_lock(&c->mu);
@@ -159,7 +169,6 @@ void cf_provider_store_free(confidence_provider *p)
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cond);
   free(c);
-  p->store = NULL;
 }
 
 int confidence_provider_read_store_stats(const confidence_provider *p, confidence_store_stats *out)
@@ -414,7 +423,12 @@ static int read_and_resume(cf_store_ctx *c, const confidence_state *st, const co
 int cf_provider_store_resolve(confidence_provider *p, const confidence_state *st, confidence_resolve_request *req,
                               confidence_resolve_result *res, char *msg)
 {
-  cf_store_ctx *c = p->store;
+  return cf_store_ctx_resolve(p->store, st, req, res, msg);
+}
+
+int cf_store_ctx_resolve(cf_store_ctx *c, const confidence_state *st, confidence_resolve_request *req,
+                         confidence_resolve_result *res, char *msg)
+{
   req->materialization_mode = CONFIDENCE_MATERIALIZATIONS_DISCOVER;
   int rc = confidence_resolve(st, req, res);
   if (rc == 0 && confidence_resolve_result_suspended(res)) {

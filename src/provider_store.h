@@ -34,6 +34,14 @@ void cf_provider_store_free(confidence_provider *p);
 int cf_provider_store_resolve(confidence_provider *p, const confidence_state *st, confidence_resolve_request *req,
                               confidence_resolve_result *res, char *msg);
 
+/* The same for tests and the CLI, without a provider: a context around
+ * `vt` (taken: freed by cf_store_ctx_free, also when this fails), with
+ * the timeouts and write mode of `o` (current layout). NULL: out of memory. */
+cf_store_ctx *cf_store_ctx_new(const confidence_store *vt, const confidence_provider_options *o);
+void cf_store_ctx_free(cf_store_ctx *c);
+int cf_store_ctx_resolve(cf_store_ctx *c, const confidence_state *st, confidence_resolve_request *req,
+                         confidence_resolve_result *res, char *msg);
+
 /* ---- store_remote.c: Confidence's InternalFlagLoggerService store ---- */
 /* Fills `vt` with the remote store; user_data is the provider (its secret,
  * flag_log_grpc_url and transport). */
