@@ -14,6 +14,8 @@
 
 #include "check.h"
 #include "confidence/confidence.h"
+#include "confidence/provider.h"
+#include "confidence/sys/transport.h"
 #include "context_schema.h"
 #include "textconv.h"
 
@@ -143,6 +145,70 @@ static void test_country_codes(void)
     cf_schema_free(s);
     confidence_value_free(ctx);
   }
+}
+
+/* Flag logs go nowhere: every exchange is a gRPC OK. */
+static int ok_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user)
+{
+  (void)req;
+  (void)user;
+  static confidence_http_header h[] = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
+  static uint8_t empty[5];
+  memset(resp, 0, sizeof *resp);
+  resp->status = 200;
+  resp->headers = h;
+  resp->header_count = 2;
+  resp->body = empty;
+  resp->body_len = sizeof empty;
+  return 0;
+}
+
+static void no_free(confidence_http_response *resp, void *user)
+{
+  (void)resp;
+  (void)user;
+}
+
+/* The same codes through provider evaluations, whose exposure path derives
+ * the context schema for one evaluation in every 256 (so 256 each). */
+static void test_country_codes_evaluated(void)
+{
+  char path[4096];
+  snprintf(path, sizeof path, "%s/state.pb", g_spec_dir);
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, ok_exchange, no_free, NULL, NULL};
+  confidence_provider_options o;
+  confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION);
+  o.client_secret = "test-secret";
+  o.state_file = path;
+  o.account_id = "test-account";
+  o.disable_state_sync = 1;
+  o.transport = &t;
+  o.flag_log_grpc_url = "http://127.0.0.1:1"; /* never dialled: the fake answers */
+  o.log_poll_interval_ms = 3600000;
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  CHECK(p && confidence_provider_start(p, 5000) == 0);
+  confidence_details *d = confidence_details_new();
+  int evaluated = 0;
+  for (char a = 'A'; p && a <= 'Z'; a++) {
+    for (char b = 'A'; b <= 'Z'; b++) {
+      char code[2] = {a, b};
+      confidence_value *ctx = confidence_value_new_struct(), *user = confidence_value_new_struct();
+      confidence_value_struct_set(ctx, "targeting_key", confidence_value_new_string("user-1"));
+      confidence_value_struct_set(ctx, "country", confidence_value_new_string_len(code, 2));
+      confidence_value_struct_set(user, "country", confidence_value_new_string_len(code, 2));
+      confidence_value_struct_set(ctx, "user", user);
+      for (int i = 0; i < 256; i++)
+        (void)confidence_provider_get_bool(p, "simple-flag.enabled", ctx, 0, d);
+      evaluated += confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_NONE;
+      confidence_value_free(ctx);
+    }
+  }
+  CHECK(evaluated == 26 * 26);
+  confidence_details_free(d);
+  if (p)
+    confidence_provider_shutdown(p, 5000);
+  confidence_provider_free(p);
 }
 
 /* ---- deep values ----------------------------------------------------------------- */
@@ -442,7 +508,9 @@ int main(int argc, char **argv)
   struct {
     const char *name;
     void (*fn)(void);
-  } parts[] = {{"country codes", test_country_codes}, {"deep values", test_deep},
+  } parts[] = {{"country codes", test_country_codes},
+               {"country codes through evaluations", test_country_codes_evaluated},
+               {"deep values", test_deep},
                {"integer text", test_integer_text}, {"wide via API", test_wide_api},
                {"wide via JSON", test_wide_json}};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
