@@ -18,6 +18,16 @@
 #include "confidence/confidence.h"
 #include "state_builder.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#endif
+#endif
+#ifndef UNDER_VALGRIND
+#define UNDER_VALGRIND() 0
+#endif
+
 static const char *g_tmp = "/tmp";
 
 static double now_s(void)
@@ -153,7 +163,7 @@ static void test_decoded_size(void)
   CHECK(strstr(confidence_last_error_message(), "decoding") != NULL);
   double took = now_s() - t0;
   printf("  %zu-byte state of empty messages refused in %.3f s\n", s.len, took);
-  CHECK(took <= 2.0);
+  CHECK(took <= 2.0 || UNDER_VALGRIND()); /* a walk of 8 MiB; valgrind runs it ~20x slower */
   free(s.p);
 }
 
