@@ -198,6 +198,8 @@ typedef struct bench {
   int repeats;
   unsigned log_poll_ms, queue_cap;
   int bg_nice; /* nonzero: renice the providers' threads (an experiment) */
+  int dedup;   /* apply dedup in the providers (off except in the dedup scenario, so the
+                * other scenarios measure every record's encoding, as before dedup existed) */
   double rates[MAX_RATES];
   int n_rates;
   const char *only;
@@ -240,6 +242,7 @@ static confidence_provider *provider_open(const bench *b, int logging)
   o.disable_exposure_collection = !logging;
   o.log_poll_interval_ms = b->log_poll_ms;
   o.max_queued_exposures = b->queue_cap;
+  o.disable_apply_dedup = !b->dedup;
   o.transport = &g_transport;
   o.log = provider_log;
   o.log_level = CONFIDENCE_LOG_WARN;
@@ -750,11 +753,77 @@ static int scenario_threads(const bench *b)
 
 /* ---- main -------------------------------------------------------------------------------------------- */
 
+/* Bursts over `n` contexts in turn (n = 1: the bench's context), then a
+ * flush; the evaluating thread's wall time only. */
+static run_out loop_burst_over(const bench *b, confidence_provider *p, confidence_value **ctx, int n, double seconds,
+                               int *flush_failures)
+{
+  run_out o = {0, 0, 0, 0};
+  do {
+    double t0 = now_sec();
+    for (int i = 0; i < BURST; i++)
+      confidence_provider_get_bool(p, b->flag_key, ctx[i % n], 0, NULL);
+    o.wall += now_sec() - t0;
+    o.evals += BURST;
+    *flush_failures += confidence_provider_flush(p, FLUSH_TIMEOUT_MS) != 0;
+  } while (o.wall < seconds);
+  return o;
+}
+
+/* The exposure path with apply dedup off and on: bursts of evaluations
+ * (every record reaches the flag log), then a flush. One unit, and BURST
+ * units in turn (a table of 4,096 keys; after the first burst they repeat
+ * too). Background CPU per evaluation is the drainer's and sender's work:
+ * encoding every exposure (off), or a key hash and lookup (on). */
+static int scenario_dedup(const bench *b)
+{
+  bench with[2] = {*b, *b};
+  with[1].dedup = 1;
+  confidence_provider *prov[2] = {provider_open(&with[0], 1), provider_open(&with[1], 1)};
+  static confidence_value *units[BURST];
+  for (int i = 0; i < BURST; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "bench-unit-%d", i);
+    units[i] = confidence_value_copy(b->context);
+    confidence_value_struct_set(units[i], "targeting_key", confidence_value_new_string(key));
+  }
+  static const char *const names[4] = {"off-one-unit", "on-one-unit", "off-4096-units", "on-4096-units"};
+  int reps = b->repeats, flush_failures = !prov[0] || !prov[1];
+  double ns[4][64], bg_ns[4][64];
+  unsigned long long sent[4] = {0}, deduplicated[4] = {0}, evals[4] = {0};
+  for (int r = 0; r < reps && !flush_failures; r++)
+    for (int v = 0; v < 4; v++) {
+      confidence_provider *p = prov[v % 2];
+      confidence_value *one = b->context;
+      confidence_provider_stats s0 = stats_of(p);
+      double proc0 = process_cpu_sec(), self0 = thread_cpu_sec();
+      run_out o = v < 2 ? loop_burst_over(b, p, &one, 1, b->min_time / reps / 4, &flush_failures)
+                        : loop_burst_over(b, p, units, BURST, b->min_time / reps / 4, &flush_failures);
+      settled st = settle(p, &s0);
+      double bg = (process_cpu_sec() - proc0) - (thread_cpu_sec() - self0);
+      ns[v][r] = o.wall * 1e9 / (double)o.evals;
+      bg_ns[v][r] = bg * 1e9 / (double)o.evals;
+      evals[v] += o.evals;
+      sent[v] += st.sent;
+      deduplicated[v] += stats_of(p).exposures_deduplicated - s0.exposures_deduplicated;
+    }
+  for (int v = 0; v < 4 && !flush_failures; v++)
+    printf("RESULT dedup name=%s ns_per_eval=%.1f bg_ns_per_eval=%.1f min_bg_ns_per_eval=%.1f evals=%llu sent=%llu "
+           "deduplicated=%llu\n",
+           names[v], median_of(ns[v], reps), median_of(bg_ns[v], reps), min_of(bg_ns[v], reps), evals[v], sent[v],
+           deduplicated[v]);
+  for (int i = 0; i < BURST; i++)
+    confidence_value_free(units[i]);
+  confidence_provider_free(prov[0]);
+  confidence_provider_free(prov[1]);
+  return flush_failures ? -1 : 0;
+}
+
 static int usage(void)
 {
   fprintf(stderr, "usage: confidence_bench_provider --state FILE --account ID --secret SECRET [--flag NAME] "
                   "[--path PATH]\n       [--context JSON] [--min-time SEC] [--repeats N] [--rates R1,R2,...] "
-                  "[--paced-time SEC]\n       [--log-poll-ms MS] [--queue-cap N] [--bg-nice N] [--only single|paced|threads]\n");
+                  "[--paced-time SEC]\n       [--log-poll-ms MS] [--queue-cap N] [--bg-nice N] [--only single|paced|threads|dedup]\n");
   return 2;
 }
 
@@ -829,7 +898,8 @@ int main(int argc, char **argv)
   if (!b.state_path || !b.account || !b.secret || !(b.min_time > 0) || !(b.paced_time >= 0.01) || b.repeats < 1 ||
       b.repeats > 64 || !*flag)
     return usage();
-  if (b.only && strcmp(b.only, "single") && strcmp(b.only, "paced") && strcmp(b.only, "threads"))
+  if (b.only && strcmp(b.only, "single") && strcmp(b.only, "paced") && strcmp(b.only, "threads") &&
+      strcmp(b.only, "dedup"))
     return usage();
   snprintf(b.flag_name, sizeof b.flag_name, "flags/%s", flag);
   snprintf(b.flag_key, sizeof b.flag_key, "%s%s%s", flag, *path ? "." : "", path);
@@ -859,6 +929,8 @@ int main(int argc, char **argv)
     failures += scenario_threads(&b) != 0;
   if (!b.only || !strcmp(b.only, "paced"))
     failures += scenario_paced(&b) != 0;
+  if (!b.only || !strcmp(b.only, "dedup"))
+    failures += scenario_dedup(&b) != 0;
   printf("RESULT transport posts=%llu post_bytes=%llu other_requests=%llu\n", atomic_load(&g_fake.posts),
          atomic_load(&g_fake.post_bytes), atomic_load(&g_fake.other));
   if (atomic_load(&g_fake.other))
