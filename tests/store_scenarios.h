@@ -93,7 +93,7 @@ static uint8_t *read_file(const char *dir, const char *name, size_t *len)
   return b;
 }
 
-static void fake_cdn_serve_file(const char *dir, const char *name)
+static __attribute__((unused)) void fake_cdn_serve_file(const char *dir, const char *name)
 {
   size_t len;
   uint8_t *b = read_file(dir, name, &len);
