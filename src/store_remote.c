@@ -36,7 +36,7 @@ static int call(confidence_provider *p, const char *method, const uint8_t *req, 
   confidence_store_batch_set_error(b, msg);
   free(r->body);
   r->body = NULL;
-  return r->grpc_status == 4 || (r->grpc_status == -1 && r->uncertain) ? CONFIDENCE_ETIMEDOUT : CONFIDENCE_ENETWORK;
+  return r->grpc_status == 4 || r->uncertain ? CONFIDENCE_ETIMEDOUT : CONFIDENCE_ENETWORK;
 }
 
 /* The op a result answers: the first with the same unit, materialization

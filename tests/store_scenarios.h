@@ -36,6 +36,7 @@ typedef struct store_kind {
   /* Serves a state (takes bytes); NULL: the fake CDN below. A kind with
    * its own CDN also sets cdn_base_url and transport in configure. */
   void (*serve)(uint8_t *bytes, size_t len);
+  int always_writes; /* no read-only variant (Confidence's remote store) */
 } store_kind;
 
 /* ---- the fake CDN ---------------------------------------------------------- */
@@ -357,7 +358,8 @@ static void run_scenarios(const store_kind *k, const char *states, const char *t
   scenario_sticky(k, states, unit, fresh);
   scenario_new_allocation(k, states, other);
   scenario_custom_targeting(k, states, unit);
-  scenario_read_only(k, states, other);
+  if (!k->always_writes)
+    scenario_read_only(k, states, other);
 }
 
 #endif
