@@ -446,6 +446,96 @@ static void test_versions(void)
   confidence_provider_free(p);
 }
 
+/* ---- shutdown racing a state sync (issue 8) ------------------------------------ */
+
+/* A CDN that serves the spec state, and holds its second answer until
+ * released, ignoring should_abort (as a custom transport may). */
+typedef struct slow_cdn {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  int gets, holding, released;
+  uint8_t *state;
+  size_t len;
+} slow_cdn;
+
+static int slow_cdn_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user)
+{
+  slow_cdn *c = user;
+  memset(resp, 0, sizeof *resp);
+  pthread_mutex_lock(&c->mu);
+  int n = ++c->gets;
+  if (n == 2) {
+    c->holding = 1;
+    pthread_cond_broadcast(&c->cond);
+    while (!c->released)
+      pthread_cond_wait(&c->cond, &c->mu);
+  }
+  pthread_mutex_unlock(&c->mu);
+  static confidence_http_header etag[2][1] = {{{"etag", "\"one\""}}, {{"etag", "\"two\""}}};
+  resp->status = strcmp(req->method, "GET") == 0 ? 200 : 404;
+  resp->headers = etag[n > 1];
+  resp->header_count = 1;
+  resp->body = c->state;
+  resp->body_len = c->len;
+  return 0;
+}
+
+static void *release_later(void *arg)
+{
+  slow_cdn *c = arg;
+  nanosleep(&(struct timespec){0, 200 * 1000000}, NULL); /* shutdown has begun by then */
+  pthread_mutex_lock(&c->mu);
+  c->released = 1;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->mu);
+  return NULL;
+}
+
+static int ready_events;
+static void count_ready(const confidence_event *ev, void *user)
+{
+  (void)user;
+  ready_events += ev->type == CONFIDENCE_EVENT_READY;
+}
+
+/* A CDN answer that arrives after shutdown began is never installed: no
+ * READY, NOT_READY for good, and the state is freed (ASan/LSan). */
+static void test_shutdown_races_sync(void)
+{
+  slow_cdn c = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  FILE *f = fopen(state_path, "rb");
+  CHECK(f != NULL);
+  c.state = malloc(1 << 22);
+  c.len = f ? fread(c.state, 1, 1 << 22, f) : 0;
+  if (f)
+    fclose(f);
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, slow_cdn_exchange, fake_free, &c, NULL};
+  confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
+  o.client_secret = "test-secret";
+  o.account_id = account;
+  o.transport = &t;
+  o.state_poll_interval_ms = 20;
+  o.on_event = count_ready;
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  CHECK(confidence_provider_start(p, 5000) == 0);
+  pthread_mutex_lock(&c.mu);
+  while (!c.holding) /* the second fetch is in flight */
+    pthread_cond_wait(&c.cond, &c.mu);
+  pthread_mutex_unlock(&c.mu);
+  CHECK(ready_events == 1);
+  pthread_t releaser;
+  CHECK(pthread_create(&releaser, NULL, release_later, &c) == 0);
+  CHECK(confidence_provider_shutdown(p, 5000) == 0); /* joins the sync thread after its answer */
+  pthread_join(releaser, NULL);
+  CHECK(confidence_provider_status(p) == CONFIDENCE_STATUS_NOT_READY);
+  CHECK(confidence_provider_state(p) == NULL);
+  CHECK(ready_events == 1);
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", NULL, 7, NULL) == 7);
+  confidence_provider_free(p);
+  free(c.state);
+}
+
 /* ---- short-lived threads (issue 8) ------------------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -542,5 +632,6 @@ int main(int argc, char **argv)
   test_queue_bound();
   test_disabled_exposures();
   test_short_lived_threads();
+  test_shutdown_races_sync();
   return check_finish();
 }
