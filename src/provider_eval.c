@@ -465,7 +465,12 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   if (rc == CF_STORE_FAILED) { /* issue 11: the store failed or timed out */
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", store_msg, "");
   } else if (rc != 0) {
-    fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", confidence_resolve_result_error(slot->res), "");
+    /* The resolver's message for an unknown secret shows some of its
+     * characters; details may be logged by the caller, so say it plainly. */
+    fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s",
+         rc == CONFIDENCE_ESECRET ? "the client secret is not in the flag state"
+                                  : confidence_resolve_result_error(slot->res),
+         "");
   } else if (!f) {
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND, "Flag '%s' not found%s", name + 6, "");
     telemetry_reason = TELEMETRY_FLAG_NOT_FOUND;

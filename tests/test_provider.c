@@ -536,6 +536,33 @@ static void test_shutdown_races_sync(void)
   free(c.state);
 }
 
+/* A state without our client: the getter's message shows none of the
+ * secret's characters (callers log details). */
+static void test_unknown_secret_message(void)
+{
+  slow_cdn c = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .released = 1};
+  FILE *f = fopen(state_path, "rb");
+  c.state = malloc(1 << 22);
+  c.len = f ? fread(c.state, 1, 1 << 22, f) : 0;
+  if (f)
+    fclose(f);
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, slow_cdn_exchange, fake_free, &c, NULL};
+  confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
+  o.client_secret = "zq-not-a-client-secret-x9";
+  o.account_id = account;
+  o.transport = &t;
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  CHECK(confidence_provider_start(p, 5000) == 0);
+  confidence_details *d = confidence_details_new();
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", NULL, 7, d) == 7);
+  CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_GENERAL);
+  CHECK_STR(confidence_details_error_message(d), "the client secret is not in the flag state");
+  confidence_details_free(d);
+  confidence_provider_free(p);
+  free(c.state);
+}
+
 /* ---- short-lived threads (issue 8) ------------------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -633,5 +660,6 @@ int main(int argc, char **argv)
   test_disabled_exposures();
   test_short_lived_threads();
   test_shutdown_races_sync();
+  test_unknown_secret_message();
   return check_finish();
 }
