@@ -437,9 +437,8 @@ static int start(cf_eval *ev, const confidence_state *st, const confidence_resol
     return fail_callf(res, CONFIDENCE_ESECRET, "client secret not found: requested=%s", masked);
   }
   if (cred->client->managed_too_deep) {
-    snprintf(res->error, sizeof res->error, "managed context of client %s has a key of more than %d segments",
-             cred->client->name.s, CF_MAX_MANAGED_SEGMENTS);
-    return fail_call(res, CONFIDENCE_ELIMIT);
+    return fail_callf(res, CONFIDENCE_ELIMIT, "managed context of client %s has a key of more than %d segments",
+                      cred->client->name.s, CF_MAX_MANAGED_SEGMENTS);
   }
   res->cred = cred;
   ev->st = st;

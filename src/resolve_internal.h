@@ -6,6 +6,7 @@
 #include "confidence/resolve.h"
 #include "state_internal.h"
 #include "util.h"
+#include "value_internal.h"
 
 /* Targeting keys longer than this many bytes are invalid. */
 #define CF_MAX_KEY 100
@@ -145,11 +146,50 @@ int cf_fatal(cf_eval *ev, const char *fmt, ...) __attribute__((format(printf, 2,
 int cf_segment_match(cf_eval *ev, const cf_segment *seg, const cf_unit *unit);
 /* targeting_match: the expression only, fresh visited path. */
 int cf_targeting_match(cf_eval *ev, const cf_segment *seg, const cf_unit *unit);
-/* Value at a dot path of the context; NULL when absent. */
-const confidence_value *cf_context_path(const confidence_value *ctx, const cf_str *path, uint32_t n);
-/* The same in the effective context: the client's managed context merged
- * over the request's (RESOLVER_CHANGES §1.2), without building the merge. */
-const confidence_value *cf_eval_path(const cf_eval *ev, const cf_str *path, uint32_t n);
+/* Value at a dot path of the context; NULL when absent. cf_eval_path does
+ * the same in the effective context: the client's managed context merged
+ * over the request's (RESOLVER_CHANGES §1.2), without building the merge.
+ * Inline: every criterion and targeting key reads a path. */
+static inline const confidence_value *cf_context_path(const confidence_value *ctx, const cf_str *path, uint32_t n)
+{
+  const confidence_value *v = ctx;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!v || v->type != CONFIDENCE_VALUE_STRUCT)
+      return NULL;
+    v = cf_value_get(v, path[i].s, path[i].len);
+  }
+  return v;
+}
+
+static inline const confidence_value *cf_eval_path(const cf_eval *ev, const cf_str *path, uint32_t n)
+{
+  const confidence_value *m = ev->managed, *r = ev->context;
+  if (!m)
+    return cf_context_path(r, path, n);
+  /* Walk both trees. While `m` is set the effective node is merge(m, r): a
+   * struct, with r a struct or NULL. Once a managed value is not a struct
+   * (or is absent) the walk continues in one tree only. */
+  for (uint32_t i = 0; i < n; i++) {
+    const confidence_value *rv = r && r->type == CONFIDENCE_VALUE_STRUCT ? cf_value_get(r, path[i].s, path[i].len) : NULL;
+    if (!m) {
+      if (!r || r->type != CONFIDENCE_VALUE_STRUCT)
+        return NULL;
+      r = rv;
+      continue;
+    }
+    const confidence_value *mv = cf_value_get(m, path[i].s, path[i].len);
+    if (!mv) {
+      m = NULL, r = rv; /* request only below here */
+    } else if (mv->type == CONFIDENCE_VALUE_STRUCT) {
+      m = mv, r = rv && rv->type == CONFIDENCE_VALUE_STRUCT ? rv : NULL;
+    } else {
+      m = NULL, r = mv; /* a managed leaf replaces whatever the request had */
+    }
+  }
+  /* A merged struct is returned as its managed half: no rule looks inside
+   * a struct value, only at its kind. */
+  return m ? m : r;
+}
 /* Reports a trace event when a hook is set. -DCF_TRACE_HOOK=0 compiles the
  * checks out, only to measure what they cost (bench/run.sh). */
 #ifndef CF_TRACE_HOOK

@@ -63,47 +63,6 @@ static bool bloom_contains(const cf_bloom *b, const cf_unit *unit)
 
 /* ---- context access ------------------------------------------------------- */
 
-const confidence_value *cf_context_path(const confidence_value *ctx, const cf_str *path, uint32_t n)
-{
-  const confidence_value *v = ctx;
-  for (uint32_t i = 0; i < n; i++) {
-    if (!v || v->type != CONFIDENCE_VALUE_STRUCT)
-      return NULL;
-    v = cf_value_get(v, path[i].s, path[i].len);
-  }
-  return v;
-}
-
-const confidence_value *cf_eval_path(const cf_eval *ev, const cf_str *path, uint32_t n)
-{
-  const confidence_value *m = ev->managed, *r = ev->context;
-  if (!m)
-    return cf_context_path(r, path, n);
-  /* Walk both trees. While `m` is set the effective node is merge(m, r): a
-   * struct, with r a struct or NULL. Once a managed value is not a struct
-   * (or is absent) the walk continues in one tree only. */
-  for (uint32_t i = 0; i < n; i++) {
-    const confidence_value *rv = r && r->type == CONFIDENCE_VALUE_STRUCT ? cf_value_get(r, path[i].s, path[i].len) : NULL;
-    if (!m) {
-      if (!r || r->type != CONFIDENCE_VALUE_STRUCT)
-        return NULL;
-      r = rv;
-      continue;
-    }
-    const confidence_value *mv = cf_value_get(m, path[i].s, path[i].len);
-    if (!mv) {
-      m = NULL, r = rv; /* request only below here */
-    } else if (mv->type == CONFIDENCE_VALUE_STRUCT) {
-      m = mv, r = rv && rv->type == CONFIDENCE_VALUE_STRUCT ? rv : NULL;
-    } else {
-      m = NULL, r = mv; /* a managed leaf replaces whatever the request had */
-    }
-  }
-  /* A merged struct is returned as its managed half: no rule looks inside
-   * a struct value, only at its kind. */
-  return m ? m : r;
-}
-
 /* ---- typed conversion (spec 3.7) ----------------------------------------- */
 
 /* A context scalar converted to the rule's expected type. `num` holds the
