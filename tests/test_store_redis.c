@@ -7,10 +7,14 @@
 #include "store_scenarios.h"
 
 #include <hiredis/hiredis.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include "clock.h"
 #include "confidence/redis.h"
@@ -37,14 +41,15 @@ static void start_server(void)
 {
   char port_arg[16];
   snprintf(port_arg, sizeof port_arg, "%d", port);
-  server = fork();
-  if (server == 0) {
-    freopen("/dev/null", "w", stdout);
-    execlp(server_bin, server_bin, "--port", port_arg, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-           "--requirepass", PASSWORD, "--loglevel", "warning", (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 200; i++) { /* up within 2 s */
+  /* posix_spawn, not fork: the provider's threads are running (TSan) */
+  char *args[] = {(char *)server_bin, "--port", port_arg, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                  "--requirepass", PASSWORD, "--loglevel", "warning", NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  CHECK(posix_spawnp(&server, server_bin, &fa, NULL, args, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  for (int i = 0; i < 1000; i++) { /* up within 10 s */
     redisContext *c = admin();
     redisReply *r = c ? redisCommand(c, "PING") : NULL;
     bool up = r && r->type == REDIS_REPLY_STATUS;
@@ -52,6 +57,11 @@ static void start_server(void)
     redisFree(c);
     if (up)
       return;
+    int status;
+    if (waitpid(server, &status, WNOHANG) == server) { /* it died: say why, once */
+      fprintf(stderr, "redis-server exited with status %d\n", status);
+      break;
+    }
     cf_sleep_ms(10);
   }
   CHECK(!"redis-server did not start");
