@@ -108,14 +108,22 @@ int main(int argc, char **argv)
   report("sticky flag, memory store, 2 threads (per thread)", measure(p, "sticky-flag-1", "user_id", 2, 400000), 2);
   confidence_provider_free(p);
 
+  /* Alternating rounds, best of 5 each: the machine's load moves more
+   * than the difference being measured. */
   confidence_provider *plain = provider(spec, "test-account", NULL);
-  report("flag without materializations, no store", measure(plain, "simple-flag", "targeting_key", 1, 2000000), 1);
-  confidence_provider_free(plain);
   confidence_memory_store_new(NULL, &m);
-  plain = provider(spec, "test-account", m);
-  report("flag without materializations, memory store configured",
-         measure(plain, "simple-flag", "targeting_key", 1, 2000000), 1);
+  confidence_provider *with = provider(spec, "test-account", m);
+  double best_plain = 1e18, best_with = 1e18;
+  for (int round = 0; round < 5; round++) {
+    double a = measure(plain, "simple-flag", "targeting_key", 1, 1000000);
+    double b = measure(with, "simple-flag", "targeting_key", 1, 1000000);
+    best_plain = a < best_plain ? a : best_plain;
+    best_with = b < best_with ? b : best_with;
+  }
+  report("flag without materializations, no store (best of 5)", best_plain, 1);
+  report("flag without materializations, memory store configured (best of 5)", best_with, 1);
   confidence_provider_free(plain);
+  confidence_provider_free(with);
 #ifdef CONFIDENCE_BENCH_REDIS
   if (argc > 2) {
     confidence_redis_store_options ro = CONFIDENCE_REDIS_STORE_OPTIONS_INIT;
