@@ -19,9 +19,6 @@ static const char COUNTRIES[] =
     "PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM "
     "TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
-enum { KIND_NULL = 1, KIND_NUMBER = 2, KIND_STRING = 3, KIND_BOOL = 4 };
-enum { SEM_NONE = 0, SEM_COUNTRY = 1, SEM_VERSION = 4, SEM_DATE = 5, SEM_TIMESTAMP = 6 };
-
 static char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
 
 /* Entries are "XX " except the last; the loop is bounded by the table size,
@@ -86,22 +83,22 @@ static bool is_version(const char *v, size_t len)
 static int guess_semantic(const char *path, const char *v, size_t len)
 {
   if (path_mentions_country(path))
-    return is_country(v, len) ? SEM_COUNTRY : SEM_NONE;
+    return is_country(v, len) ? CF_SEM_COUNTRY : CF_SEM_NONE;
   cf_time t;
   if (len >= 10 && cf_parse_naive_date(v, len, &t))
-    return SEM_DATE;
+    return CF_SEM_DATE;
   if (len >= 15) {
     if (cf_parse_rfc3339(v, len, &t))
-      return SEM_TIMESTAMP;
+      return CF_SEM_TIMESTAMP;
     const char *tp = memchr(v, 'T', len);
     if (tp) {
       size_t tlen = len - (size_t)(tp - v);
       bool zoned = v[len - 1] == 'Z' || memchr(tp, '+', tlen) || memchr(tp, '-', tlen);
       if (!zoned && cf_parse_naive_datetime_t(v, len, &t))
-        return SEM_TIMESTAMP;
+        return CF_SEM_TIMESTAMP;
     }
   }
-  return is_version(v, len) ? SEM_VERSION : SEM_NONE;
+  return is_version(v, len) ? CF_SEM_VERSION : CF_SEM_NONE;
 }
 
 typedef struct builder {
@@ -135,10 +132,10 @@ static void add_field(builder *b, const char *path, int kind, int semantic)
 static int kind_of(const confidence_value *v)
 {
   switch (confidence_value_type_of(v)) {
-  case CONFIDENCE_VALUE_NULL: return KIND_NULL;
-  case CONFIDENCE_VALUE_NUMBER: return KIND_NUMBER;
-  case CONFIDENCE_VALUE_STRING: return KIND_STRING;
-  case CONFIDENCE_VALUE_BOOL: return KIND_BOOL;
+  case CONFIDENCE_VALUE_NULL: return CF_KIND_NULL;
+  case CONFIDENCE_VALUE_NUMBER: return CF_KIND_NUMBER;
+  case CONFIDENCE_VALUE_STRING: return CF_KIND_STRING;
+  case CONFIDENCE_VALUE_BOOL: return CF_KIND_BOOL;
   default: return 0;
   }
 }
@@ -211,10 +208,10 @@ static void visit(builder *b, const char *path, const confidence_value *v, int d
     return;
   }
   case CONFIDENCE_VALUE_STRING:
-    add_field(b, path, KIND_STRING, guess_semantic(path, v->u.s.ptr, v->u.s.len));
+    add_field(b, path, CF_KIND_STRING, guess_semantic(path, v->u.s.ptr, v->u.s.len));
     return;
   default:
-    add_field(b, path, kind_of(v), SEM_NONE);
+    add_field(b, path, kind_of(v), CF_SEM_NONE);
     return;
   }
 }

@@ -720,11 +720,11 @@ static bool put_client_info(buf *b, const client_info *ci)
       Confidence__Flags__Resolver__V1__ContextFieldSemanticType ti =
           CONFIDENCE__FLAGS__RESOLVER__V1__CONTEXT_FIELD_SEMANTIC_TYPE__INIT;
       ti.type_case = f->semantic;
-      if (f->semantic == 1)
+      if (f->semantic == CF_SEM_COUNTRY)
         ti.country = &country;
-      else if (f->semantic == 4)
+      else if (f->semantic == CF_SEM_VERSION)
         ti.version = &version;
-      else if (f->semantic == 5)
+      else if (f->semantic == CF_SEM_DATE)
         ti.date = &date;
       else
         ti.timestamp = &timestamp;

@@ -32,7 +32,7 @@ typedef enum confidence_return_code {
   CONFIDENCE_ETOOMANY = -7,  /* more than 1000 flags in one resolve */
   CONFIDENCE_ERESOLVE = -8,  /* the whole resolve failed (reference "internal error") */
   CONFIDENCE_EIO = -9,       /* a file could not be read */
-  CONFIDENCE_ELIMIT = -10,   /* input nests deeper than the library allows */
+  CONFIDENCE_ELIMIT = -10,   /* a limit was exceeded: nesting depth, size, memory budget */
   CONFIDENCE_ETIMEDOUT = -11, /* the wait ended before the operation completed */
   CONFIDENCE_ENETWORK = -12  /* a network exchange failed (see the log for details) */
 } confidence_return_code;
