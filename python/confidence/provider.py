@@ -1,0 +1,486 @@
+"""ConfidenceProvider: the OpenFeature provider, adapting the C core's provider.
+
+Everything that resolves, syncs, logs exposures, tracks or stores runs in
+libconfidence (confidence._native); this module maps the OpenFeature
+interface onto it: arguments to options, contexts to value trees, C reasons
+and error codes to OpenFeature's, C events to provider events and C log
+lines to ``logging.getLogger("confidence")``.
+"""
+
+import asyncio
+import atexit
+import json
+import logging
+import os
+import threading
+import weakref
+from typing import Any, Dict, List, Optional, Union
+
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
+from openfeature.exception import ErrorCode, ProviderFatalError
+from openfeature.flag_evaluation import FlagResolutionDetails, Reason
+from openfeature.provider import AbstractProvider, Metadata, ProviderStatus
+
+from confidence import _native
+from confidence.materialization import (
+    InclusionReadOp,
+    InMemoryMaterializationStore,
+    RedisMaterializationStore,
+    RemoteMaterializationStore,
+    UnsupportedMaterializationStore,
+    VariantReadOp,
+    VariantWriteOp,
+)
+
+try:  # openfeature-sdk >= 0.8.1 has the Tracking API
+    from openfeature.track import TrackingEventDetails
+except ImportError:  # pragma: no cover - depends on the SDK version
+    TrackingEventDetails = Any  # type: ignore
+
+logger = logging.getLogger("confidence")
+
+_native.set_store_types(VariantReadOp, InclusionReadOp, VariantWriteOp)
+
+DEFAULT_STATE_POLL_INTERVAL = 30.0
+DEFAULT_LOG_POLL_INTERVAL = 10.0
+DEFAULT_ASSIGN_POLL_INTERVAL = 0.1
+
+_BOOL, _INT, _FLOAT, _STRING, _OBJECT = range(5)
+
+# C enum order (confidence/provider.h) -> OpenFeature.
+_REASONS = [
+    Reason.UNKNOWN,
+    Reason.TARGETING_MATCH,
+    Reason.DEFAULT,
+    Reason.DISABLED,
+    Reason.STALE,
+    Reason.ERROR,
+    Reason.STATIC,
+    Reason.SPLIT,
+    Reason.CACHED,
+]
+_ERROR_CODES = [
+    None,
+    ErrorCode.PROVIDER_NOT_READY,
+    ErrorCode.FLAG_NOT_FOUND,
+    ErrorCode.PARSE_ERROR,
+    ErrorCode.TYPE_MISMATCH,
+    ErrorCode.TARGETING_KEY_MISSING,
+    ErrorCode.INVALID_CONTEXT,
+    ErrorCode.PROVIDER_FATAL,
+    ErrorCode.GENERAL,
+]
+_STATUSES = [
+    ProviderStatus.NOT_READY,
+    ProviderStatus.READY,
+    ProviderStatus.ERROR,
+    ProviderStatus.STALE,
+    ProviderStatus.FATAL,
+]
+_LOG_LEVELS = [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR]
+_EV_READY, _EV_ERROR, _EV_STALE, _EV_CHANGED = 1, 2, 3, 4
+_EINVAL = -1
+
+# The 0.15.3 injection points: the C core has its own HTTP/gRPC stack, fetcher,
+# logger and resolver, so objects for them cannot be used.
+_UNSUPPORTED_INJECTIONS = {
+    "http_client": "the C core fetches the state with its own HTTP client (use cdn_base_url)",
+    "grpc_channel": "the C core speaks gRPC itself (use flag_log_url / events_url)",
+    "state_fetcher": "the C core syncs the state itself (use state_file / state_bytes to bootstrap)",
+    "flag_logger": "the C core sends exposures itself (use flag_log_url / ingest_url)",
+    "wasm_bytes": "there is no WASM resolver: resolution is native",
+}
+
+
+class SnapshotConfig:
+    """Options for :meth:`ConfidenceProvider.get_prometheus_metrics`.
+
+    ``openmetrics``: OpenMetrics 1.0 text instead of Prometheus text;
+    ``instance``: the ``resolver_id`` label.
+    """
+
+    def __init__(self, openmetrics: bool = False, instance: Optional[str] = None) -> None:
+        self.openmetrics = openmetrics
+        self.instance = instance
+
+
+# ---- callbacks from C: one dispatcher thread for every provider --------------------
+
+_providers: "weakref.WeakValueDictionary[int, ConfidenceProvider]" = weakref.WeakValueDictionary()
+_dispatcher_lock = threading.Lock()
+_dispatcher: Optional[threading.Thread] = None
+
+
+def _dispatch_loop() -> None:
+    while True:
+        item = _native.wait_callback(0.5)
+        if item is None:
+            continue
+        pid, kind, code, status, message, flags = item
+        provider = _providers.get(pid)
+        try:
+            if kind == _native.CB_LOG:
+                level = _LOG_LEVELS[code] if 0 <= code < len(_LOG_LEVELS) else logging.ERROR
+                if logger.isEnabledFor(level):
+                    logger.log(level, "%s", message)
+            elif provider is not None:
+                provider._on_native_event(code, status, message, flags)
+        except Exception:  # a handler's bug must not stop delivery
+            logger.exception("confidence: event handler failed")
+
+
+def _ensure_dispatcher() -> None:
+    global _dispatcher
+    with _dispatcher_lock:
+        if _dispatcher is None or not _dispatcher.is_alive():
+            _dispatcher = threading.Thread(target=_dispatch_loop, name="confidence-callbacks", daemon=True)
+            _dispatcher.start()
+
+
+def _after_fork_in_child() -> None:
+    # The C library restarts its own threads in the child (pthread_atfork);
+    # the Python thread that delivers its callbacks is started again here.
+    global _dispatcher
+    _dispatcher = None
+    if len(_providers):
+        _ensure_dispatcher()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for provider in list(_providers.values()):
+        try:
+            provider._native.shutdown(2000)
+        except Exception:
+            pass
+
+
+def _seconds_to_ms(name: str, value: Optional[float]) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds")
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0")
+    return max(1, int(round(value * 1000)))
+
+
+class ConfidenceProvider(AbstractProvider):
+    """Confidence OpenFeature provider: local resolution in libconfidence.
+
+    The arguments of PyPI confidence-openfeature-provider 0.15.3 keep their
+    meaning (``encryption_key`` is optional here and validated when given;
+    ``assign_poll_interval`` is accepted and has no effect: exposures leave
+    every ``log_poll_interval`` and on shutdown). Its injection points
+    (``http_client``, ``grpc_channel``, ``state_fetcher``, ``flag_logger``,
+    ``wasm_bytes``) raise TypeError. Additions, keyword-only:
+
+    * ``cdn_base_url``, ``flag_log_url`` (gRPC, ``http://host:port`` is h2c),
+      ``ingest_url``, ``events_url``: endpoints; when not given, the
+      environment variables CONFIDENCE_CDN_URL, CONFIDENCE_FLAG_LOG_URL,
+      CONFIDENCE_INGEST_URL and CONFIDENCE_EVENTS_URL, else Confidence's own.
+    * ``state_file`` / ``state_bytes`` (+ ``account_id`` for a bare
+      ResolverState) bootstrap; ``disable_state_sync`` never contacts the CDN.
+    * ``initialize_timeout`` (10 s): how long ``initialize`` waits for READY
+      (it returns either way; the state keeps being fetched in the background);
+      ``shutdown_timeout`` (10 s); ``http_timeout``; ``stale_after``.
+    * ``materialization_read_timeout`` / ``_write_timeout``,
+      ``async_materialization_writes``.
+    """
+
+    PROVIDER_NAME = "confidence-sdk-python-local"
+
+    def __init__(
+        self,
+        client_secret: str,
+        encryption_key: Optional[str] = None,
+        state_poll_interval: float = DEFAULT_STATE_POLL_INTERVAL,
+        log_poll_interval: float = DEFAULT_LOG_POLL_INTERVAL,
+        assign_poll_interval: float = DEFAULT_ASSIGN_POLL_INTERVAL,
+        materialization_store: Optional[Any] = None,
+        use_remote_materialization_store: bool = False,
+        http_client: Any = None,
+        grpc_channel: Any = None,
+        state_fetcher: Any = None,
+        flag_logger: Any = None,
+        wasm_bytes: Optional[bytes] = None,
+        enable_apply_dedup: bool = True,
+        disable_exposure_collection: bool = False,
+        *,
+        cdn_base_url: Optional[str] = None,
+        flag_log_url: Optional[str] = None,
+        ingest_url: Optional[str] = None,
+        events_url: Optional[str] = None,
+        state_file: Optional[Union[str, "os.PathLike[str]"]] = None,
+        state_bytes: Optional[bytes] = None,
+        account_id: Optional[str] = None,
+        disable_state_sync: bool = False,
+        initialize_timeout: float = 10.0,
+        shutdown_timeout: float = 10.0,
+        http_timeout: Optional[float] = None,
+        stale_after: Optional[float] = None,
+        materialization_read_timeout: Optional[float] = None,
+        materialization_write_timeout: Optional[float] = None,
+        async_materialization_writes: bool = False,
+    ) -> None:
+        super().__init__()
+        injected = {
+            "http_client": http_client,
+            "grpc_channel": grpc_channel,
+            "state_fetcher": state_fetcher,
+            "flag_logger": flag_logger,
+            "wasm_bytes": wasm_bytes,
+        }
+        for name, value in injected.items():
+            if value is not None:
+                raise TypeError(f"ConfidenceProvider({name}=...) is not supported: {_UNSUPPORTED_INJECTIONS[name]}")
+        if not isinstance(client_secret, str) or not client_secret:
+            raise ValueError("client_secret is required")
+        if encryption_key is not None and not isinstance(encryption_key, str):
+            raise TypeError("encryption_key must be a str of 64 hex characters")
+        _seconds_to_ms("assign_poll_interval", assign_poll_interval)
+        self._initialize_timeout_ms = _seconds_to_ms("initialize_timeout", initialize_timeout)
+        self._shutdown_timeout_ms = _seconds_to_ms("shutdown_timeout", shutdown_timeout)
+
+        opts: Dict[str, Any] = {
+            "client_secret": client_secret,
+            "encryption_key_hex": encryption_key or None,
+            "state_poll_interval_ms": _seconds_to_ms("state_poll_interval", state_poll_interval),
+            "log_poll_interval_ms": _seconds_to_ms("log_poll_interval", log_poll_interval),
+            "disable_apply_dedup": not enable_apply_dedup,
+            "disable_exposure_collection": bool(disable_exposure_collection),
+            "cdn_base_url": cdn_base_url or os.environ.get("CONFIDENCE_CDN_URL") or None,
+            "flag_log_grpc_url": flag_log_url or os.environ.get("CONFIDENCE_FLAG_LOG_URL") or None,
+            "ingest_url": ingest_url or os.environ.get("CONFIDENCE_INGEST_URL") or None,
+            "events_grpc_url": events_url or os.environ.get("CONFIDENCE_EVENTS_URL") or None,
+            "state_file": os.fspath(state_file) if state_file is not None else None,
+            "state_bytes": bytes(state_bytes) if state_bytes is not None else None,
+            "account_id": account_id,
+            "disable_state_sync": bool(disable_state_sync),
+            "http_timeout_ms": _seconds_to_ms("http_timeout", http_timeout),
+            "stale_after_ms": _seconds_to_ms("stale_after", stale_after),
+            "materialization_read_timeout_ms": _seconds_to_ms(
+                "materialization_read_timeout", materialization_read_timeout
+            ),
+            "materialization_write_timeout_ms": _seconds_to_ms(
+                "materialization_write_timeout", materialization_write_timeout
+            ),
+            "async_materialization_writes": bool(async_materialization_writes),
+        }
+        # 0.15.3's precedence: an explicit store wins over the remote flag.
+        store = materialization_store
+        self._store = store
+        self._python_store = False
+        if store is None or isinstance(store, UnsupportedMaterializationStore):
+            opts["use_remote_materialization_store"] = bool(use_remote_materialization_store) and store is None
+        elif isinstance(store, RemoteMaterializationStore):
+            opts["use_remote_materialization_store"] = True
+        elif isinstance(store, InMemoryMaterializationStore):
+            opts["store_kind"] = "memory"
+            opts["memory_max_entries"] = store.max_entries
+        elif isinstance(store, RedisMaterializationStore):
+            opts["store_kind"] = "redis"
+            opts["store_url"] = store.url
+        else:
+            if not callable(getattr(store, "read", None)):
+                raise TypeError("materialization_store must have a read(ops) method")
+            opts["store_kind"] = "python"
+            opts["store"] = store
+            self._python_store = True
+        try:
+            self._native = _native.Provider(opts)
+        except _native.NativeError as e:
+            code, name, message = e.args
+            if code == _EINVAL:
+                raise ValueError(f"invalid ConfidenceProvider configuration: {message or name}") from None
+            raise RuntimeError(f"cannot create the Confidence provider: {name}: {message}") from None
+        self._id = self._native.id()
+        self._started = False
+        self._shut_down = False
+        self._lifecycle = threading.Lock()
+        _providers[self._id] = self
+        _ensure_dispatcher()
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def get_metadata(self) -> Metadata:
+        return Metadata(name=self.PROVIDER_NAME)
+
+    def get_provider_hooks(self) -> List[Any]:
+        return []
+
+    def get_status(self) -> ProviderStatus:
+        """NOT_READY until a state is served, then READY / STALE (FATAL: no state can load)."""
+        return _STATUSES[self._native.status()]
+
+    def initialize(self, evaluation_context: Optional[EvaluationContext] = None) -> None:
+        """Starts syncing and waits up to ``initialize_timeout`` for READY.
+
+        Returns also when not ready yet (as 0.15.3 does); evaluations then
+        report PROVIDER_NOT_READY until the state arrives and READY is
+        emitted. Raises ProviderFatalError when no state can ever load (a
+        rejected bootstrap with ``disable_state_sync``).
+        """
+        with self._lifecycle:
+            if self._started:
+                return
+            self._started = True
+            rc, message = self._native.start(self._initialize_timeout_ms)
+        status = self._native.status()
+        if status == 4:  # FATAL
+            raise ProviderFatalError(f"Confidence state cannot load: {message}")
+        if rc != 0 and status != 1:
+            logger.warning("ConfidenceProvider not ready yet (%s); retrying in the background", message or rc)
+
+    def shutdown(self) -> None:
+        """Stops the background threads and sends every queued exposure and event."""
+        with self._lifecycle:
+            if self._shut_down:
+                return
+            self._shut_down = True
+        rc = self._native.shutdown(self._shutdown_timeout_ms)
+        if rc != 0:
+            logger.warning("ConfidenceProvider shutdown: not everything was delivered (code %d)", rc)
+        close = getattr(self._store, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as e:
+                logger.error("Failed to close materialization store: %s", e)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Sends every exposure queued so far; True when nothing is left to send."""
+        return self._native.flush(int(timeout * 1000)) == 0
+
+    def _on_native_event(self, event: int, status: int, message: str, flags: tuple) -> None:
+        if event == _EV_READY:
+            self.emit_provider_ready(ProviderEventDetails(message=message))
+        elif event == _EV_STALE:
+            self.emit_provider_stale(ProviderEventDetails(message=message))
+        elif event == _EV_ERROR:
+            code = ErrorCode.PROVIDER_FATAL if status == 4 else ErrorCode.GENERAL
+            self.emit_provider_error(ProviderEventDetails(message=message, error_code=code))
+        elif event == _EV_CHANGED:
+            keys = [f[6:] if f.startswith("flags/") else f for f in flags]
+            self.emit_provider_configuration_changed(ProviderEventDetails(flags_changed=keys, message=message))
+
+    # ---- evaluation --------------------------------------------------------------------
+
+    def _resolve(
+        self, kind: int, flag_key: str, default_value: Any, evaluation_context: Optional[EvaluationContext]
+    ) -> FlagResolutionDetails:
+        if evaluation_context is None:
+            tk = attrs = None
+        else:
+            tk = evaluation_context.targeting_key
+            attrs = evaluation_context.attributes
+            if attrs is not None and type(attrs) is not dict:
+                attrs = dict(attrs)
+        value, reason, code, message, variant, metadata = self._native.get(kind, flag_key, tk, attrs, default_value)
+        return FlagResolutionDetails(
+            value=value,
+            reason=_REASONS[reason],
+            error_code=_ERROR_CODES[code],
+            error_message=message,
+            variant=variant,
+            flag_metadata=metadata,
+        )
+
+    def resolve_boolean_details(
+        self, flag_key: str, default_value: bool, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[bool]:
+        return self._resolve(_BOOL, flag_key, default_value, evaluation_context)
+
+    def resolve_string_details(
+        self, flag_key: str, default_value: str, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[str]:
+        return self._resolve(_STRING, flag_key, default_value, evaluation_context)
+
+    def resolve_integer_details(
+        self, flag_key: str, default_value: int, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[int]:
+        return self._resolve(_INT, flag_key, default_value, evaluation_context)
+
+    def resolve_float_details(
+        self, flag_key: str, default_value: float, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[float]:
+        return self._resolve(_FLOAT, flag_key, default_value, evaluation_context)
+
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: Union[Dict[str, Any], List[Any]],
+        evaluation_context: Optional[EvaluationContext] = None,
+    ) -> FlagResolutionDetails[Union[Dict[str, Any], List[Any]]]:
+        return self._resolve(_OBJECT, flag_key, default_value, evaluation_context)
+
+    async def _resolve_async(self, kind, flag_key, default_value, evaluation_context):
+        # Evaluation never blocks unless a Python store does I/O: only then
+        # is it worth a worker thread.
+        if self._python_store:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._resolve, kind, flag_key, default_value, evaluation_context
+            )
+        return self._resolve(kind, flag_key, default_value, evaluation_context)
+
+    async def resolve_boolean_details_async(self, flag_key, default_value, evaluation_context=None):
+        return await self._resolve_async(_BOOL, flag_key, default_value, evaluation_context)
+
+    async def resolve_string_details_async(self, flag_key, default_value, evaluation_context=None):
+        return await self._resolve_async(_STRING, flag_key, default_value, evaluation_context)
+
+    async def resolve_integer_details_async(self, flag_key, default_value, evaluation_context=None):
+        return await self._resolve_async(_INT, flag_key, default_value, evaluation_context)
+
+    async def resolve_float_details_async(self, flag_key, default_value, evaluation_context=None):
+        return await self._resolve_async(_FLOAT, flag_key, default_value, evaluation_context)
+
+    async def resolve_object_details_async(self, flag_key, default_value, evaluation_context=None):
+        return await self._resolve_async(_OBJECT, flag_key, default_value, evaluation_context)
+
+    def resolve_all(self, evaluation_context: Optional[EvaluationContext] = None, apply: bool = False) -> Dict[str, Any]:
+        """Every flag of the client for one context, in the resolve API's shape
+        (``{"resolvedFlags": [...]}``); ``apply`` sends one exposure per flag."""
+        tk = evaluation_context.targeting_key if evaluation_context else None
+        attrs = dict(evaluation_context.attributes) if evaluation_context and evaluation_context.attributes else None
+        try:
+            return json.loads(self._native.evaluate_all(tk, attrs, apply))
+        except _native.NativeError as e:
+            raise RuntimeError(f"resolve_all failed: {e.args[1]}: {e.args[2]}") from None
+
+    # ---- tracking, metrics -----------------------------------------------------------------
+
+    def track(
+        self,
+        tracking_event_name: str,
+        evaluation_context: Optional[EvaluationContext] = None,
+        tracking_event_details: Optional["TrackingEventDetails"] = None,
+    ) -> None:
+        """OpenFeature tracking: one Confidence event (never blocks, never raises)."""
+        tk = evaluation_context.targeting_key if evaluation_context else None
+        attrs = evaluation_context.attributes if evaluation_context else None
+        if attrs is not None and type(attrs) is not dict:
+            attrs = dict(attrs)
+        value = getattr(tracking_event_details, "value", None) if tracking_event_details else None
+        data = getattr(tracking_event_details, "attributes", None) if tracking_event_details else None
+        if data is not None and type(data) is not dict:
+            data = dict(data)
+        try:
+            self._native.track(tracking_event_name, tk, attrs, value, data or None)
+        except Exception:
+            logger.warning("Failed to track event '%s'", tracking_event_name, exc_info=True)
+
+    def get_prometheus_metrics(self, request: Optional[SnapshotConfig] = None) -> str:
+        """Prometheus text (OpenMetrics with ``SnapshotConfig(openmetrics=True)``)."""
+        openmetrics = bool(getattr(request, "openmetrics", False))
+        instance = getattr(request, "instance", None)
+        return self._native.metrics(openmetrics, instance)
+
+    def get_stats(self) -> Dict[str, int]:
+        """The C provider's counters (evaluations, exposures, events, store)."""
+        return self._native.stats()
