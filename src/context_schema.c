@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "context_schema.h"
+#include "util.h"
 #include "value_internal.h"
 #include "textconv.h"
 
@@ -111,15 +112,9 @@ static void add_field(builder *b, const char *path, int kind, int semantic)
 {
   if (b->failed)
     return;
-  if (b->s->n == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 8;
-    cf_schema_field *nf = realloc(b->s->fields, cap * sizeof *nf);
-    if (!nf) {
-      b->failed = true;
-      return;
-    }
-    b->s->fields = nf;
-    b->cap = cap;
+  if (cf_vec_reserve((void **)&b->s->fields, &b->cap, b->s->n + 1, sizeof *b->s->fields)) {
+    b->failed = true;
+    return;
   }
   char *p = strdup(path);
   if (!p) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "event_log.h"
+#include "util.h"
 #include "provider_internal.h"
 #include "value_internal.h"
 #include "wire.h"
@@ -31,18 +32,10 @@ static bool reserve(cf_wbuf *b, size_t add)
     fail(b, CONFIDENCE_ELIMIT);
     return false;
   }
-  if (b->n + add <= b->cap)
-    return true;
-  size_t cap = b->cap ? b->cap : 256;
-  while (cap < b->n + add)
-    cap *= 2;
-  uint8_t *p = realloc(b->p, cap);
-  if (!p) {
+  if (cf_vec_reserve((void **)&b->p, &b->cap, b->n + add, 1)) {
     fail(b, CONFIDENCE_ENOMEM);
     return false;
   }
-  b->p = p;
-  b->cap = cap;
   return true;
 }
 

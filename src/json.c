@@ -97,17 +97,9 @@ static void put(sbuf *b, const char *s, size_t n)
 {
   if (b->failed)
     return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *p = realloc(b->buf, cap);
-    if (!p) {
-      b->failed = 1;
-      return;
-    }
-    b->buf = p;
-    b->cap = cap;
+  if (cf_vec_reserve((void **)&b->buf, &b->cap, b->len + n + 1, 1)) {
+    b->failed = 1;
+    return;
   }
   memcpy(b->buf + b->len, s, n);
   b->len += n;

@@ -175,19 +175,6 @@ confidence_value *confidence_value_new_string(const char *s)
 confidence_value *confidence_value_new_list(void) { return new_value(CONFIDENCE_VALUE_LIST); }
 confidence_value *confidence_value_new_struct(void) { return new_value(CONFIDENCE_VALUE_STRUCT); }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-  if (n < *cap)
-    return 0;
-  size_t ncap = *cap ? *cap * 2 : 4;
-  void *p = realloc(*arr, ncap * elem);
-  if (!p)
-    return CONFIDENCE_ENOMEM;
-  *arr = p;
-  *cap = ncap;
-  return 0;
-}
-
 int confidence_value_list_append(confidence_value *list, confidence_value *item)
 {
   if (!list || list->type != CONFIDENCE_VALUE_LIST || !item || item == list) {
@@ -195,7 +182,7 @@ int confidence_value_list_append(confidence_value *list, confidence_value *item)
       confidence_value_free(item);
     return CONFIDENCE_EINVAL;
   }
-  if (grow((void **)&list->u.list.items, &list->u.list.cap, list->u.list.n, sizeof(confidence_value *))) {
+  if (cf_vec_reserve((void **)&list->u.list.items, &list->u.list.cap, list->u.list.n + 1, sizeof(confidence_value *))) {
     confidence_value_free(item);
     return CONFIDENCE_ENOMEM;
   }
@@ -237,7 +224,7 @@ int confidence_value_struct_set_len(confidence_value *obj, const char *key, size
     return 0;
   }
   char *k = key_len < SIZE_MAX ? malloc(key_len + 1) : NULL;
-  if (!k || grow((void **)&obj->u.obj.fields, &obj->u.obj.cap, obj->u.obj.n, sizeof(cf_field))) {
+  if (!k || cf_vec_reserve((void **)&obj->u.obj.fields, &obj->u.obj.cap, obj->u.obj.n + 1, sizeof(cf_field))) {
     free(k);
     confidence_value_free(item);
     return CONFIDENCE_ENOMEM;
