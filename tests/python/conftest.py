@@ -1,0 +1,101 @@
+"""Fixtures for the Python package's tests: the local Confidence backend
+(tools/testserver) serving the sample state, and providers pointed at it.
+Environment (set by run.sh): CONFIDENCE_REPO, CONFIDENCE_BUILD_DIR."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+REPO = os.environ.get("CONFIDENCE_REPO") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("CONFIDENCE_BUILD_DIR") or os.path.join(REPO, "build")
+SAMPLE_STATE = os.path.join(BUILD, "sample", "state.pb")
+SAMPLE_STATE_V2 = os.path.join(BUILD, "sample", "state-v2.pb")
+STATES = os.path.abspath(os.path.join(REPO, "..", "shared", "conformance", "states"))
+STICKY_STATE = os.path.join(STATES, "resolver_state_with_multiple_sticky_flags.pb")
+STICKY_ACCOUNT = "confidence-demo-june"
+SECRET = "demo-client-secret"
+
+
+class Backend:
+    def __init__(self, proc, http, grpc):
+        self.proc, self.http, self.grpc = proc, http, grpc
+        self.cdn = f"http://127.0.0.1:{http}"
+        self.grpc_url = f"http://127.0.0.1:{grpc}"
+
+    def _req(self, method, path, body=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.cdn + path, data=data, method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read()
+        return json.loads(text) if text else None
+
+    def reset(self):
+        self._req("POST", "/control/reset", {})
+
+    def summary(self):
+        return self._req("GET", "/control/summary")
+
+    def events(self):
+        return self._req("GET", "/control/events")
+
+    def set_state(self, path):
+        with open(path, "rb") as f:
+            return self._req("POST", "/control/state", raw=f.read())
+
+    def faults(self, faults):
+        return self._req("POST", "/control/faults", faults)
+
+    def provider_kwargs(self):
+        return {"cdn_base_url": self.cdn, "flag_log_url": self.grpc_url, "events_url": self.grpc_url}
+
+
+def start_backend(state, secret, tmp):
+    ports = os.path.join(tmp, f"ports-{os.getpid()}-{time.monotonic_ns()}.json")
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "tools", "testserver", "server.py"), "--state", state,
+         "--secret", secret, "--ports-file", ports, "--max-lifetime", "900", "--exit-on-stdin-eof"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    line = proc.stdout.readline().decode()
+    assert line.startswith("READY"), f"testserver did not start: {line!r}"
+    with open(ports) as f:
+        p = json.load(f)
+    return Backend(proc, p["http"], p["grpc"])
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory):
+    assert os.path.isfile(SAMPLE_STATE), f"{SAMPLE_STATE} missing: build the project first"
+    b = start_backend(SAMPLE_STATE, SECRET, str(tmp_path_factory.mktemp("backend")))
+    yield b
+    b.proc.terminate()
+    b.proc.wait(10)
+
+
+@pytest.fixture
+def fresh_backend(backend):
+    backend.reset()
+    backend.set_state(SAMPLE_STATE)
+    return backend
+
+
+@pytest.fixture
+def endpoints(fresh_backend, monkeypatch):
+    """The README examples take no endpoints: point them at the backend via the environment."""
+    monkeypatch.setenv("CONFIDENCE_CDN_URL", fresh_backend.cdn)
+    monkeypatch.setenv("CONFIDENCE_FLAG_LOG_URL", fresh_backend.grpc_url)
+    monkeypatch.setenv("CONFIDENCE_EVENTS_URL", fresh_backend.grpc_url)
+    return fresh_backend
+
+
+@pytest.fixture(autouse=True)
+def _openfeature_cleanup():
+    yield
+    from openfeature import api
+    api.shutdown()
+    if hasattr(api, "clear_providers"):
+        api.clear_providers()

@@ -1,0 +1,164 @@
+"""Materialization stores from Python: a user's store called from C (sticky
+assignment, writes), a store that raises (default + GENERAL + its message), a
+KeyboardInterrupt during a slow read (re-raised, never swallowed), the in-memory
+store, the remote store against the local backend, and the markers' types."""
+
+import threading
+import time
+
+import pytest
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import Reason
+
+from confidence import ConfidenceProvider, MaterializationNotSupportedError, RemoteMaterializationStore, UnsupportedMaterializationStore
+from confidence.materialization import (
+    InclusionReadOp, InclusionReadResult, InMemoryMaterializationStore, VariantReadOp, VariantReadResult, VariantWriteOp,
+)
+from conftest import STICKY_ACCOUNT, STICKY_STATE, start_backend
+
+
+class DictStore:
+    def __init__(self):
+        self.variants, self.reads, self.writes = {}, [], []
+        self.lock = threading.Lock()
+
+    def read(self, ops):
+        out = []
+        with self.lock:
+            self.reads.append(list(ops))
+            for op in ops:
+                if isinstance(op, VariantReadOp):
+                    out.append(VariantReadResult(op.unit, op.materialization, op.rule,
+                                                 self.variants.get((op.unit, op.materialization, op.rule))))
+                else:
+                    assert isinstance(op, InclusionReadOp)
+                    out.append(InclusionReadResult(op.unit, op.materialization,
+                                                   any(k[0] == op.unit and k[1] == op.materialization for k in self.variants)))
+        return out
+
+    def write(self, ops):
+        with self.lock:
+            for op in ops:
+                assert isinstance(op, VariantWriteOp)
+                self.writes.append(op)
+                self.variants[(op.unit, op.materialization, op.rule)] = op.variant
+
+
+def sticky_provider(store=None, **kw):
+    p = ConfidenceProvider("test-secret", state_file=STICKY_STATE, account_id=STICKY_ACCOUNT, disable_state_sync=True,
+                           disable_exposure_collection=True, materialization_store=store, **kw)
+    p.initialize(None)
+    return p
+
+
+def ctx(unit, country=None):
+    # The sticky state's targeting key is the user_id attribute.
+    attrs = {"user_id": unit}
+    if country:
+        attrs["country"] = country
+    return EvaluationContext(attributes=attrs)
+
+
+def test_without_store_the_flag_needs_materializations():
+    p = sticky_provider()
+    d = p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u1", "SE"))
+    assert d.value == "dflt" and d.error_code == ErrorCode.GENERAL
+    assert "materializ" in d.error_message
+
+
+def test_python_store_sticky_assignment():
+    store = DictStore()
+    p = sticky_provider(store)
+    first = p.resolve_object_details("sticky-flag-1", {}, ctx("u1", "SE"))
+    assert first.error_code is None and first.variant, first
+    assert store.writes and store.writes[0].unit == "u1" and store.writes[0].variant == first.variant
+    assert all(isinstance(op, (VariantReadOp, InclusionReadOp)) for op in store.reads[0])
+    # Targeting no longer matches, but the stored assignment is sticky.
+    unsticky = sticky_provider().resolve_object_details("sticky-flag-1", {}, ctx("u1", "US"))
+    again = p.resolve_object_details("sticky-flag-1", {}, ctx("u1", "US"))
+    assert again.variant == first.variant and again.error_code is None
+    assert unsticky.variant != first.variant or unsticky.error_code is not None
+    st = p.get_stats()
+    assert st["store_reads"] >= 2 and st["store_writes"] >= 1
+
+
+class RaisingStore:
+    def read(self, ops):
+        raise ConnectionError("backend on fire")
+
+    def write(self, ops):
+        raise AssertionError("never reached")
+
+
+def test_store_that_raises():
+    p = sticky_provider(RaisingStore())
+    d = p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u2", "SE"))
+    assert (d.value, d.reason, d.error_code) == ("dflt", Reason.ERROR, ErrorCode.GENERAL)
+    assert "backend on fire" in d.error_message
+    # MaterializationNotSupportedError behaves the same (0.15.3's default store raises it).
+    d = sticky_provider(UnsupportedMaterializationStore()).resolve_string_details("sticky-flag-1.variant", "x", ctx("u", "SE"))
+    assert d.error_code == ErrorCode.GENERAL
+
+
+class SlowStore(DictStore):
+    def read(self, ops):
+        time.sleep(0.3)
+        raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_during_slow_read_propagates():
+    p = sticky_provider(SlowStore(), materialization_read_timeout=5)
+    with pytest.raises(KeyboardInterrupt):
+        p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u3", "SE"))
+    # The provider is unharmed afterwards.
+    d = p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u3", "SE"))
+    assert d.error_code == ErrorCode.GENERAL  # SlowStore keeps failing; no crash, no hang
+
+
+def test_store_over_read_timeout_is_bounded():
+    class Sleepy(DictStore):
+        def read(self, ops):
+            time.sleep(0.5)
+            return super().read(ops)
+
+    p = sticky_provider(Sleepy(), materialization_read_timeout=0.1)
+    t = time.monotonic()
+    d = p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u4", "SE"))
+    assert d.error_code == ErrorCode.GENERAL and "timed out" in d.error_message
+    assert time.monotonic() - t < 2
+
+
+def test_in_memory_store_is_sticky():
+    p = sticky_provider(InMemoryMaterializationStore())
+    first = p.resolve_object_details("sticky-flag-1", {}, ctx("m1", "SE"))
+    assert first.error_code is None and first.variant
+    assert p.resolve_object_details("sticky-flag-1", {}, ctx("m1", "US")).variant == first.variant
+
+
+def test_remote_store_against_the_backend(tmp_path):
+    b = start_backend(STICKY_STATE, "test-secret", str(tmp_path))
+    try:
+        for store_args in ({"use_remote_materialization_store": True},
+                           {"materialization_store": RemoteMaterializationStore(client_secret="test-secret")}):
+            p = ConfidenceProvider("test-secret", state_file=STICKY_STATE, account_id=STICKY_ACCOUNT,
+                                   disable_state_sync=True, flag_log_url=b.grpc_url, **store_args)
+            p.initialize(None)
+            first = p.resolve_object_details("sticky-flag-1", {}, ctx("r1", "SE"))
+            assert first.error_code is None and first.variant
+            assert p.resolve_object_details("sticky-flag-1", {}, ctx("r1", "US")).variant == first.variant
+            p.shutdown()
+        stored = b._req("GET", "/control/materializations")["variants"]
+        assert any(v["unit"] == "r1" for v in stored)
+    finally:
+        b.proc.terminate()
+        b.proc.wait(10)
+
+
+def test_marker_types():
+    with pytest.raises(TypeError):
+        RemoteMaterializationStore(channel=object())
+    with pytest.raises(MaterializationNotSupportedError):
+        RemoteMaterializationStore().read([])
+    with pytest.raises(TypeError):
+        ConfidenceProvider("s", materialization_store=object())
