@@ -49,27 +49,16 @@ DEFAULT_ASSIGN_POLL_INTERVAL = 0.1
 _BOOL, _INT, _FLOAT, _STRING, _OBJECT = range(5)
 
 # C enum order (confidence/provider.h) -> OpenFeature.
+# Older SDKs lack some members (0.8.0 has no Reason.STALE): the reason is then
+# the plain string, which FlagResolutionDetails accepts.
 _REASONS = [
-    Reason.UNKNOWN,
-    Reason.TARGETING_MATCH,
-    Reason.DEFAULT,
-    Reason.DISABLED,
-    Reason.STALE,
-    Reason.ERROR,
-    Reason.STATIC,
-    Reason.SPLIT,
-    Reason.CACHED,
+    getattr(Reason, name, name)
+    for name in ("UNKNOWN", "TARGETING_MATCH", "DEFAULT", "DISABLED", "STALE", "ERROR", "STATIC", "SPLIT", "CACHED")
 ]
-_ERROR_CODES = [
-    None,
-    ErrorCode.PROVIDER_NOT_READY,
-    ErrorCode.FLAG_NOT_FOUND,
-    ErrorCode.PARSE_ERROR,
-    ErrorCode.TYPE_MISMATCH,
-    ErrorCode.TARGETING_KEY_MISSING,
-    ErrorCode.INVALID_CONTEXT,
-    ErrorCode.PROVIDER_FATAL,
-    ErrorCode.GENERAL,
+_ERROR_CODES = [None] + [
+    getattr(ErrorCode, name, ErrorCode.GENERAL)
+    for name in ("PROVIDER_NOT_READY", "FLAG_NOT_FOUND", "PARSE_ERROR", "TYPE_MISMATCH", "TARGETING_KEY_MISSING",
+                 "INVALID_CONTEXT", "PROVIDER_FATAL", "GENERAL")
 ]
 _STATUSES = [
     ProviderStatus.NOT_READY,

@@ -11,6 +11,7 @@ shift || true
 "$repo/tools/testserver/setup.sh" >/dev/null
 run_one() {
   local sdk="$1" venv="$build/python-test-venv-$1"
+  shift
   [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
   local spec="openfeature-sdk"
   [[ "$sdk" == newest ]] || spec="openfeature-sdk==$sdk"
