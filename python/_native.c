@@ -617,6 +617,7 @@ typedef struct {
   PyObject_HEAD confidence_provider *p;
   unsigned long long id;
   PyObject *state_bytes; /* kept alive for the provider's lifetime */
+  int release_gil;       /* a store that blocks in C (remote, Redis): let other threads run meanwhile */
 } ProviderObject;
 
 static PyObject *NativeError;
@@ -707,7 +708,7 @@ static int Provider_init(ProviderObject *self, PyObject *args, PyObject *kw)
       opt_bool(d, "disable_apply_dedup", &o.disable_apply_dedup) ||
       opt_bool(d, "use_remote_materialization_store", &o.use_remote_materialization_store) ||
       opt_str(d, "store_kind", &store_kind) || opt_str(d, "store_url", &store_url) ||
-      opt_u32(d, "memory_max_entries", &max_entries))
+      opt_u32(d, "memory_max_entries", &max_entries) || opt_bool(d, "release_gil", &self->release_gil))
     return -1;
   PyObject *sb = PyDict_GetItemString(d, "state_bytes");
   if (sb && sb != Py_None) {
@@ -948,7 +949,10 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
   char *s_res = NULL;
   confidence_value *o_res = NULL;
   in_get = 1;
-  PyThreadState *ts = release_gil ? PyEval_SaveThread() : NULL;
+  /* Measured (docs/benchmarks.md): an evaluation costs less than giving the
+   * GIL away and taking it back under contention, so it is released only
+   * where the C side may block. */
+  PyThreadState *ts = (release_gil && self->release_gil) ? PyEval_SaveThread() : NULL;
   switch (kind) {
   case K_BOOL:
     b_res = confidence_provider_get_bool(p, key, ctx, b_def, det);
@@ -1230,7 +1234,7 @@ static PyMethodDef module_methods[] = {
     {"wake_callbacks", py_wake_callbacks, METH_NOARGS, "wakes wait_callback"},
     {"callbacks_dropped", py_callbacks_dropped, METH_NOARGS, "log/event items dropped (queue full)"},
     {"set_store_types", py_set_store_types, METH_VARARGS, "the op classes handed to a Python store"},
-    {"set_release_gil", py_set_release_gil, METH_VARARGS, "release the GIL around evaluation (default on)"},
+    {"set_release_gil", py_set_release_gil, METH_VARARGS, "allow releasing the GIL around evaluation (default on; per provider: its release_gil option)"},
     {"version", py_version, METH_NOARGS, "libconfidence version"},
     {"has_redis", py_has_redis, METH_NOARGS, "built with the Redis store"},
     {NULL, NULL, 0, NULL}};

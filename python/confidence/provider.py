@@ -180,6 +180,8 @@ class ConfidenceProvider(AbstractProvider):
       ``shutdown_timeout`` (10 s); ``http_timeout``; ``stale_after``.
     * ``materialization_read_timeout`` / ``_write_timeout``,
       ``async_materialization_writes``.
+    * ``release_gil``: release the GIL around each evaluation (default: only
+      with the remote or Redis store, where an evaluation may wait on the network).
     """
 
     PROVIDER_NAME = "confidence-sdk-python-local"
@@ -216,6 +218,7 @@ class ConfidenceProvider(AbstractProvider):
         materialization_read_timeout: Optional[float] = None,
         materialization_write_timeout: Optional[float] = None,
         async_materialization_writes: bool = False,
+        release_gil: Optional[bool] = None,
     ) -> None:
         super().__init__()
         injected = {
@@ -281,6 +284,11 @@ class ConfidenceProvider(AbstractProvider):
             opts["store_kind"] = "python"
             opts["store"] = store
             self._python_store = True
+        # The GIL is released around evaluation only where the C side may block
+        # on the network (remote / Redis store); otherwise holding it is faster.
+        opts["release_gil"] = bool(opts.get("use_remote_materialization_store")) or opts.get("store_kind") == "redis"
+        if release_gil is not None:
+            opts["release_gil"] = bool(release_gil)
         try:
             self._native = _native.Provider(opts)
         except _native.NativeError as e:

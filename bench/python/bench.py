@@ -1,0 +1,112 @@
+"""One implementation's numbers, as JSON on stdout (run by bench/python/run.sh in
+that implementation's venv): time from set_provider to READY, resident memory
+after READY, per-evaluation latency (mean, p50, p99) through the OpenFeature
+client and calling the provider directly, and throughput on 1 and 2 threads.
+Usage: bench.py native|peer|noop HTTP_PORT GRPC_PORT SECRET KEY_HEX"""
+
+import json
+import resource
+import sys
+import threading
+import time
+
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+
+impl, http, grpc_port, secret, key = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+FLAG = "button-style.color"
+N = 20000 if impl != "peer" else 3000
+CONTEXTS = [EvaluationContext(targeting_key=f"user-{i}", attributes={"country": ["US", "SE", "DE"][i % 3],
+                                                                      "app": {"version": "2.3.1"}}) for i in range(512)]
+
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def make_provider():
+    if impl == "native":
+        from confidence import ConfidenceProvider
+        return ConfidenceProvider(secret, key, cdn_base_url=f"http://127.0.0.1:{http}",
+                                  flag_log_url=f"http://127.0.0.1:{grpc_port}", events_url=f"http://127.0.0.1:{grpc_port}")
+    if impl == "peer":
+        import grpc
+        import httpx
+        from confidence import ConfidenceProvider
+
+        class Local(httpx.HTTPTransport):  # the CDN URL is fixed in 0.15.3: rewrite its host
+            def handle_request(self, request):
+                request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=http)
+                return super().handle_request(request)
+
+        return ConfidenceProvider(secret, key, http_client=httpx.Client(transport=Local(), timeout=30),
+                                  grpc_channel=grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
+    from openfeature.provider.no_op_provider import NoOpProvider
+    return NoOpProvider()
+
+
+def latency(fn, n):
+    samples = []
+    for i in range(n):
+        ctx = CONTEXTS[i & 511]
+        t = time.perf_counter_ns()
+        fn(ctx)
+        samples.append(time.perf_counter_ns() - t)
+    samples.sort()
+    return {"mean_us": sum(samples) / n / 1000, "p50_us": samples[n // 2] / 1000, "p99_us": samples[int(n * 0.99)] / 1000}
+
+
+def throughput(fn, threads, seconds=1.0):
+    counts = [0] * threads
+    stop = threading.Event()
+
+    def work(k):
+        i = 0
+        while not stop.is_set():
+            fn(CONTEXTS[i & 511])
+            i += 1
+        counts[k] = i
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in ts:
+        t.join()
+    return sum(counts) / seconds
+
+
+out = {"impl": impl, "rss_start_mib": rss_mib()}
+provider = make_provider()
+t0 = time.perf_counter()
+api.set_provider_and_wait(provider) if hasattr(api, "set_provider_and_wait") else api.set_provider(provider)
+while impl != "noop" and provider.get_status().name != "READY":
+    time.sleep(0.001)
+out["ready_ms"] = (time.perf_counter() - t0) * 1000
+out["rss_ready_mib"] = rss_mib()
+client = api.get_client()
+via_client = lambda ctx: client.get_string_value(FLAG, "x", ctx)  # noqa: E731
+direct = lambda ctx: provider.resolve_string_details(FLAG, "x", ctx)  # noqa: E731
+assert impl == "noop" or via_client(CONTEXTS[0]) != "x"
+latency(via_client, min(N, 2000))  # warm-up
+out["client"] = latency(via_client, N)
+out["direct"] = latency(direct, N)
+out["client_1t_per_s"] = throughput(via_client, 1)
+out["client_2t_per_s"] = throughput(via_client, 2)
+if impl == "native":
+    from confidence import ConfidenceProvider
+    api.shutdown()
+    provider = ConfidenceProvider(secret, key, cdn_base_url=f"http://127.0.0.1:{http}",
+                                  flag_log_url=f"http://127.0.0.1:{grpc_port}", release_gil=True)
+    api.set_provider_and_wait(provider)
+    client = api.get_client()
+    out["direct_gil_released"] = latency(lambda ctx: provider.resolve_string_details(FLAG, "x", ctx), N)
+    out["client_2t_per_s_gil_released"] = throughput(lambda ctx: client.get_string_value(FLAG, "x", ctx), 2)
+out["rss_end_mib"] = rss_mib()
+api.shutdown()
+print(json.dumps(out))

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Python benchmark, side by side in one run: this package (confidence._native),
+# PyPI confidence-openfeature-provider 0.15.3 (its own venv: tools/oracle/setup_peer.sh)
+# and OpenFeature's no-op provider, same state, same contexts, same SDK version,
+# against one local backend (encrypted CDN state, as 0.15.3 requires a key).
+# Usage: bench/python/run.sh [BUILD_DIR]   (needs the sample state: cmake --build)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="$(cd "${1:-$repo/build}" && pwd)"
+ours="$build/python-test-venv-newest"
+"$repo/tools/testserver/setup.sh" >/dev/null
+"$repo/tools/oracle/setup_peer.sh" >/dev/null
+[[ -x "$ours/bin/python" ]] || python3 -m venv "$ours"
+peer_sdk=$("$build/peer-venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')
+"$ours/bin/pip" install -q --disable-pip-version-check "openfeature-sdk==$peer_sdk" 2>&1 | grep -v '^WARNING: Location' || true
+"$ours/bin/pip" install -q --disable-pip-version-check "$repo" 2>&1 | grep -v '^WARNING: Location' || true
+key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+secret=demo-client-secret
+ports="$build/bench-python.ports"
+rm -f "$ports"
+python3 "$repo/tools/testserver/server.py" --state "$build/sample/state.pb" --secret "$secret" \
+  --encryption-key "$key" --ports-file "$ports" --max-lifetime 600 >/dev/null &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$ports"' EXIT
+for _ in $(seq 300); do [[ -s "$ports" ]] && break; sleep 0.1; done
+http=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$ports")
+grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$ports")
+results=()
+for impl in noop native peer; do
+  py="$ours/bin/python"
+  [[ $impl == peer ]] && py="$build/peer-venv/bin/python"
+  results+=("$(cd /tmp && "$py" -I "$repo/bench/python/bench.py" $impl "$http" "$grpc" "$secret" "$key")")
+done
+python3 - "$peer_sdk" "${results[@]}" <<'PY'
+import json, platform, sys, os
+sdk = sys.argv[1]
+r = {d["impl"]: d for d in map(json.loads, sys.argv[2:])}
+print(f"openfeature-sdk {sdk}, Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+print("%-34s %12s %12s %12s" % ("", "no-op", "this package", "0.15.3"))
+def row(name, f):
+    print("%-34s %12s %12s %12s" % (name, *(f(r[k]) for k in ("noop", "native", "peer"))))
+for via in ("client", "direct"):
+    for s in ("mean_us", "p50_us", "p99_us"):
+        row(f"{via} {s.replace('_us', '')} (µs)", lambda d: "%.2f" % d[via][s] if via in d else "-")
+row("client evals/s, 1 thread", lambda d: "%.0f" % d["client_1t_per_s"])
+row("client evals/s, 2 threads", lambda d: "%.0f" % d["client_2t_per_s"])
+row("set_provider -> READY (ms)", lambda d: "%.1f" % d["ready_ms"])
+row("RSS after READY (MiB)", lambda d: "%.1f" % d["rss_ready_mib"])
+n, p = r["native"], r["peer"]
+print("speed-up through the client: %.1fx; provider directly: %.1fx" % (p["client"]["mean_us"] / n["client"]["mean_us"], p["direct"]["mean_us"] / n["direct"]["mean_us"]))
+print("GIL released around evaluation instead (release_gil=True): direct mean %.2f µs, client 2 threads %.0f/s" % (n["direct_gil_released"]["mean_us"], n["client_2t_per_s_gil_released"]))
+print("RAW " + json.dumps(r))
+PY
