@@ -32,6 +32,25 @@ CONFIDENCE_CLIENT_SECRET=$secret CONFIDENCE_FLAG_KEY=new-checkout.enabled \
   build/examples/quickstart
 
 echo
+echo "== the Python Quick Start (pip install . into build/demo-venv), against the same backend"
+[[ -x build/demo-venv/bin/python ]] || python3 -m venv build/demo-venv
+build/demo-venv/bin/pip install -q --disable-pip-version-check openfeature-sdk . 2>&1 | grep -v '^WARNING: Location' || true
+CONFIDENCE_CDN_URL=http://127.0.0.1:$http CONFIDENCE_FLAG_LOG_URL=http://127.0.0.1:$grpc \
+  CONFIDENCE_EVENTS_URL=http://127.0.0.1:$grpc build/demo-venv/bin/python - <<'PY'
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from confidence import ConfidenceProvider
+
+provider = ConfidenceProvider(client_secret="demo-client-secret")
+api.set_provider_and_wait(provider)
+client = api.get_client()
+context = EvaluationContext(targeting_key="user-123", attributes={"country": "US", "plan": "premium"})
+enabled = client.get_boolean_value("new-checkout.enabled", default_value=False, evaluation_context=context)
+print(f"Flag value: {enabled}")
+api.shutdown()
+PY
+
+echo
 echo "== the resolver CLI on the same state, for three users"
 while IFS='|' read -r who ctx; do
   echo "-- $who"
