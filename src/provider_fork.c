@@ -1,8 +1,8 @@
 /* fork() support (docs/threading.md, "fork"): every live provider is in a
  * registry that pthread_atfork handlers walk.
  *  - prepare: takes every lock a child could need (registry, then per
- *    provider drain_mu, slots_mu, the flag log's, mu), so none is held by
- *    a thread that will not exist in the child;
+ *    provider drain_mu, slots_mu, the flag log's, the store queue's, mu),
+ *    so none is held by a thread that will not exist in the child;
  *  - parent: releases them;
  *  - child: re-creates the locks, forgets the parent's threads, hazards,
  *    queued exposures and counters, and restarts the background threads
@@ -22,6 +22,7 @@ static void before_fork(void)
   for (confidence_provider *p = registry; p; p = p->fork_next) {
     cf_slots_lock_for_fork(p);
     cf_flag_log_lock(p->flag_log);
+    cf_store_ctx_lock_for_fork(p->store);
     pthread_mutex_lock(&p->mu);
   }
 }
@@ -30,6 +31,7 @@ static void after_fork_parent(void)
 {
   for (confidence_provider *p = registry; p; p = p->fork_next) {
     pthread_mutex_unlock(&p->mu);
+    cf_store_ctx_unlock_after_fork(p->store);
     cf_flag_log_unlock(p->flag_log);
     cf_slots_unlock_after_fork(p);
   }
@@ -42,6 +44,7 @@ static void child_provider(confidence_provider *p)
   cf_provider_init_locks(p);
   cf_slots_after_fork_child(p);
   cf_flag_log_after_fork_child(p->flag_log);
+  cf_store_ctx_after_fork_child(p->store);
   p->flush_done = p->flush_requested; /* nobody here waits for the parent's flushes */
   p->ship_soon = false;
   p->state_updates = p->fetch_failures = p->send_failures = 0;

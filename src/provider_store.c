@@ -171,6 +171,37 @@ void cf_store_ctx_free(cf_store_ctx *c)
   free(c);
 }
 
+/* ---- fork (provider_fork.c) ------------------------------------------------- */
+
+void cf_store_ctx_lock_for_fork(cf_store_ctx *c)
+{
+  if (c)
+    pthread_mutex_lock(&c->mu);
+}
+
+void cf_store_ctx_unlock_after_fork(cf_store_ctx *c)
+{
+  if (c)
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The child has no writer thread: forget it (the next queued write starts
+ * one) and the parent's queued jobs, which the parent's writer delivers. */
+void cf_store_ctx_after_fork_child(cf_store_ctx *c)
+{
+  if (!c)
+    return;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->cond, NULL);
+  for (write_job *j = c->head, *next; j; j = next) {
+    next = j->next;
+    free(j);
+  }
+  c->head = c->tail = NULL;
+  c->queued = 0;
+  c->writer_started = false;
+}
+
 int confidence_provider_read_store_stats(const confidence_provider *p, confidence_store_stats *out)
 {
   if (!out)

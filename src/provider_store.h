@@ -47,4 +47,11 @@ int cf_store_ctx_resolve(cf_store_ctx *c, const confidence_state *st, confidence
  * flag_log_grpc_url and transport). */
 void cf_store_remote_init(confidence_store *vt, confidence_provider *p);
 
+/* fork(): prepare takes the queue lock, the parent releases it, the child
+ * re-creates it without the parent's writer thread and queued jobs. NULL
+ * is a no-op. */
+void cf_store_ctx_lock_for_fork(cf_store_ctx *c);
+void cf_store_ctx_unlock_after_fork(cf_store_ctx *c);
+void cf_store_ctx_after_fork_child(cf_store_ctx *c);
+
 #endif

@@ -6,7 +6,10 @@
  * never reach the store. Usage: test_store STATES_DIR */
 #include "store_scenarios.h"
 
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "clock.h"
 
@@ -205,6 +208,46 @@ static void test_async_writes(const char *states)
   confidence_provider_free(p);
 }
 
+/* A child forked after the writer thread started writes through a writer
+ * of its own, and frees the provider without joining the parent's. */
+static void test_async_writes_after_fork(const char *states)
+{
+  fake_cdn_serve_file(states, STICKY_STATE);
+  confidence_provider_options extra = CONFIDENCE_PROVIDER_OPTIONS_INIT;
+  extra.async_materialization_writes = 1;
+  confidence_provider *p = start_provider(&memory_kind, "test-secret", 0, &extra);
+  free(variant_of(p, "sticky-flag-1", "before-fork", NULL, NULL)); /* starts the writer */
+  confidence_store_stats s = CONFIDENCE_STORE_STATS_INIT;
+  for (int i = 0; i < 200 && (confidence_provider_read_store_stats(p, &s), s.writes < 1); i++)
+    cf_sleep_ms(10);
+  CHECK(s.writes == 1);
+  size_t before = confidence_memory_store_count(memory);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    free(variant_of(p, "sticky-flag-1", "in-child", NULL, NULL));
+    int ok = 0;
+    for (int i = 0; i < 300 && !ok; i++) {
+      ok = confidence_memory_store_count(memory) > before;
+      if (!ok)
+        cf_sleep_ms(10);
+    }
+    confidence_provider_free(p);
+    _exit(ok ? 0 : 1);
+  }
+  CHECK(pid > 0);
+  int status = -1;
+  for (int i = 0; i < 1000 && pid > 0; i++) { /* at most 10 s */
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      break;
+    cf_sleep_ms(10);
+  }
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (!(WIFEXITED(status)))
+    kill(pid, SIGKILL);
+  confidence_provider_free(p);
+}
+
 /* ---- the memory store itself --------------------------------------------------- */
 
 static atomic_int hammer_failures; /* CHECK's counters are not for threads */
@@ -263,6 +306,7 @@ int main(int argc, char **argv)
   test_faults(argv[1]);
   test_no_store_and_plain_flags(argv[1]);
   test_async_writes(argv[1]);
+  test_async_writes_after_fork(argv[1]);
   confidence_store_free(memory);
   fake_cdn_serve(NULL, 0);
   return check_finish();
