@@ -9,14 +9,20 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
 shift || true
 "$repo/tools/testserver/setup.sh" >/dev/null
+# pip, quiet unless it fails (a failed install must fail the test, not run
+# pytest against whatever was installed before).
+pip_quiet() {
+  local out
+  out=$("$@" 2>&1) || { printf '%s\n' "$out" | grep -v '^WARNING: Location' >&2; return 1; }
+}
 run_one() {
   local sdk="$1" venv="$build/python-test-venv-$1"
   shift
   [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
   local spec="openfeature-sdk"
   [[ "$sdk" == newest ]] || spec="openfeature-sdk==$sdk"
-  "$venv/bin/pip" install -q --disable-pip-version-check "$spec" pytest 2>&1 | grep -v '^WARNING: Location' || true
-  "$venv/bin/pip" install -q --disable-pip-version-check "$repo" 2>&1 | grep -v '^WARNING: Location' || true
+  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$spec" pytest
+  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$repo"
   echo "== Python tests, openfeature-sdk $("$venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')"
   (cd "$repo" && CONFIDENCE_REPO="$repo" CONFIDENCE_BUILD_DIR="$build" \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/tests/python" "$@")
