@@ -25,6 +25,7 @@ static const size_t OPTIONS_SIZES[CONFIDENCE_PROVIDER_OPTIONS_VERSION] = {
     offsetof(confidence_provider_options, disable_apply_dedup),
     offsetof(confidence_provider_options, events_grpc_url), /* v3: tracking (issue 10) */
     offsetof(confidence_provider_options, materialization_store), /* v4: stores (issue 11) */
+    offsetof(confidence_provider_options, state_memory_budget_bytes), /* v5: state budget */
     sizeof(confidence_provider_options)};
 static const size_t STATS_SIZES[CONFIDENCE_PROVIDER_STATS_VERSION] = {
     offsetof(confidence_provider_stats, exposures_deduplicated), sizeof(confidence_provider_stats)};
@@ -175,6 +176,10 @@ static bool copy_config(confidence_provider *p, const confidence_provider_option
   p->log_poll_ms = o->log_poll_interval_ms ? o->log_poll_interval_ms : 10000;
   p->http_timeout_ms = o->http_timeout_ms ? o->http_timeout_ms : 30000;
   p->stale_after_ms = o->stale_after_ms ? o->stale_after_ms : 3 * p->state_poll_ms;
+  p->state_budget = (o->state_memory_budget_bytes ? o->state_memory_budget_bytes
+                                                  : 2 * CONFIDENCE_STATE_DEFAULT_MEMORY_BUDGET) / 2;
+  if (p->state_budget == 0)
+    p->state_budget = 1; /* 0 would mean "the default" to the state loader */
   p->disable_exposures = o->disable_exposure_collection != 0;
   p->disable_sync = o->disable_state_sync != 0;
   p->log_fn = o->log;

@@ -59,6 +59,7 @@ struct confidence_provider {
   void *state_bytes;
   size_t state_len;
   uint32_t state_poll_ms, log_poll_ms, http_timeout_ms, stale_after_ms;
+  size_t state_budget; /* per loaded state: half the provider's state memory */
   bool disable_exposures, disable_sync, dedup;
   confidence_log_fn log_fn;
   int log_level;

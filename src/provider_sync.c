@@ -92,11 +92,18 @@ int cf_provider_sync_aborted(void *provider)
   return atomic_load(&p->abort_sync);
 }
 
-static int load_bytes(confidence_provider *p, const void *data, size_t len, confidence_state **out)
+static confidence_state_options state_options(const confidence_provider *p)
 {
   confidence_state_options o = CONFIDENCE_STATE_OPTIONS_INIT;
   o.account_id = p->account_id;
   o.encryption_key_hex = p->encryption_key;
+  o.memory_budget_bytes = p->state_budget;
+  return o;
+}
+
+static int load_bytes(confidence_provider *p, const void *data, size_t len, confidence_state **out)
+{
+  confidence_state_options o = state_options(p);
   return confidence_state_load(data, len, &o, out);
 }
 
@@ -107,9 +114,7 @@ int cf_provider_bootstrap(confidence_provider *p)
   if (p->state_bytes) {
     rc = load_bytes(p, p->state_bytes, p->state_len, &st);
   } else if (p->state_file) {
-    confidence_state_options o = CONFIDENCE_STATE_OPTIONS_INIT;
-    o.account_id = p->account_id;
-    o.encryption_key_hex = p->encryption_key;
+    confidence_state_options o = state_options(p);
     rc = confidence_state_load_file(p->state_file, &o, &st);
   } else {
     return 0;

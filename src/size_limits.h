@@ -7,7 +7,7 @@
 #include "confidence/state.h"
 
 /* Largest state body accepted, from the CDN or from a file (real states are
- * a few MiB). transport_curl.c's CF_CURL_MAX_BODY is the same limit. */
+ * a few MiB); transport_curl.c caps every response body at it. */
 #define CF_MAX_STATE_BYTES CONFIDENCE_STATE_MAX_FILE_BYTES
 
 #endif

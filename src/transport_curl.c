@@ -30,10 +30,11 @@
 
 #include "confidence/sys/transport.h"
 #include "confidence/version.h"
+#include "size_limits.h"
 
 /* A response larger than this is an error rather than an allocation the
- * size a hostile or broken server chooses. States are a few MiB. */
-#define CF_CURL_MAX_BODY ((size_t)64 << 20)
+ * size a hostile or broken server chooses: the state size limit. */
+#define CF_CURL_MAX_BODY CF_MAX_STATE_BYTES
 /* Sane upper bound on response headers plus trailers. */
 #define CF_CURL_MAX_HEADERS 512
 /* Used when the request carries no timeout: a background thread must

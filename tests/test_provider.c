@@ -381,6 +381,31 @@ static void test_config_errors(void)
   unlink(empty);
 }
 
+/* The provider's state memory: each state gets half, and a bootstrap state
+ * over it is a configuration error like any other. */
+static void test_state_budget_option(void)
+{
+  confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
+  o.client_secret = "test-secret";
+  o.state_file = state_path;
+  o.account_id = account;
+  o.disable_state_sync = 1;
+  o.state_memory_budget_bytes = 2 * 64 * 1024; /* the spec state needs ~360 KiB */
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  CHECK(confidence_provider_start(p, 1000) == CONFIDENCE_ELIMIT);
+  CHECK(strstr(confidence_last_error_message(), "budget") != NULL);
+  CHECK(confidence_provider_status(p) == CONFIDENCE_STATUS_FATAL);
+  confidence_provider_free(p);
+  o.state_memory_budget_bytes = 2 * 4 * 1024 * 1024;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  CHECK(confidence_provider_start(p, 1000) == 0);
+  confidence_state *st = confidence_provider_state(p);
+  CHECK(st && confidence_state_memory_bytes(st) <= 4 * 1024 * 1024);
+  confidence_state_unref(st);
+  confidence_provider_free(p);
+}
+
 static int transport_frees;
 static void count_free(void *user)
 {
@@ -661,6 +686,7 @@ int main(int argc, char **argv)
   test_not_ready();
   test_versions();
   test_config_errors();
+  test_state_budget_option();
   test_getters();
   test_exposures();
   test_queue_bound();

@@ -57,7 +57,7 @@ typedef enum confidence_log_level {
  * evaluation. Messages never contain the client secret. */
 typedef void (*confidence_log_fn)(int level, const char *message, void *user_data);
 
-#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 4 /* 3: tracking (events_grpc_url, max_queued_events); 4: materialization stores */
+#define CONFIDENCE_PROVIDER_OPTIONS_VERSION 5 /* 3: tracking (events_grpc_url, max_queued_events); 4: materialization stores; 5: state_memory_budget_bytes */
 typedef struct confidence_provider_options {
   unsigned version;
   const char *client_secret;        /* required */
@@ -113,6 +113,11 @@ typedef struct confidence_provider_options {
    * an evaluation waits only for its read. */
   int async_materialization_writes;
   uint32_t max_queued_materialization_writes; /* 0: 10000 batches (beyond: dropped, counted) */
+  /* Memory for flag states: during a reload the state served and the one
+   * being loaded coexist, so each may use half (confidence_state_options'
+   * memory_budget_bytes); a state over it is rejected (ELIMIT) and the
+   * current one kept. 0: 2 x CONFIDENCE_STATE_DEFAULT_MEMORY_BUDGET. */
+  size_t state_memory_budget_bytes;
 } confidence_provider_options;
 /* Every other field zero (its default); valid C and C++. */
 #define CONFIDENCE_PROVIDER_OPTIONS_INIT {CONFIDENCE_PROVIDER_OPTIONS_VERSION}

@@ -49,7 +49,7 @@ typedef struct confidence_state_options {
    * SIZE_MAX = no budget. A provider holds two states during a reload. */
   size_t memory_budget_bytes;
 } confidence_state_options;
-#define CONFIDENCE_STATE_OPTIONS_INIT {CONFIDENCE_STATE_OPTIONS_VERSION, NULL, NULL, CONFIDENCE_STATE_FORMAT_AUTO, 0}
+#define CONFIDENCE_STATE_OPTIONS_INIT {CONFIDENCE_STATE_OPTIONS_VERSION}
 
 /* Initialises `opts` for `version` (1 to CONFIDENCE_STATE_OPTIONS_VERSION),
  * writing only the fields that version has. Returns 0 or CONFIDENCE_EINVAL
