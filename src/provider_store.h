@@ -11,10 +11,7 @@
 
 typedef struct cf_store_ctx cf_store_ctx;
 
-/* Returned by cf_provider_store_resolve when the store (not the resolver)
- * failed: the message is in `msg`. Positive, so never a CONFIDENCE_E*. */
-#define CF_STORE_FAILED 1
-#define CF_STORE_MSG 256
+#include "store_loop.h" /* CF_STORE_FAILED, CF_STORE_MSG */
 
 /* Option checks (current layout): the store's vtable version, read
  * present, not together with use_remote_materialization_store. 0 or
