@@ -241,6 +241,33 @@ run resolve --state "$tmp/managed.pb" --account test-account --secret mc-secret 
 expect_match "$out" '"flag":"flags/mc-flag","variant":"on","reason":"RESOLVE_REASON_MATCH"' "resolve: managed user.plan wins"
 expect_no_match "$out" 'flags/simple-flag' "resolve: simple-flag is not enabled for the managed client"
 
+# ---- --store: sticky flags through a materialization store --------------------------
+sticky_state=$data/states/resolver_state_with_multiple_sticky_flags.pb
+sticky_account=$(tr -d ' \r\n' < "$data/states/account_id")
+sticky_ctx='{"user_id":"cli-unit","country":"SE"}'
+run resolve --state "$sticky_state" --account "$sticky_account" --secret test-secret --context "$sticky_ctx" \
+  --flag flags/sticky-flag-1
+expect_match "$out" '"reason":"RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED"' "sticky flag without --store"
+run resolve --state "$sticky_state" --account "$sticky_account" --secret test-secret --context "$sticky_ctx" \
+  --flag flags/sticky-flag-1 --store memory
+expect_eq "$rc" 0 "resolve --store memory exits 0"
+expect_match "$out" '"flag":"flags/sticky-flag-1","variant":"flags/sticky-flag-1/variants/[a-z]+","reason":"RESOLVE_REASON_MATCH"' \
+  "sticky flag assigned through the memory store"
+printf '%s\n' "{\"client_secret\":\"test-secret\",\"flags\":[\"flags/sticky-flag-1\"],\"context\":$sticky_ctx}" \
+  "{\"client_secret\":\"test-secret\",\"flags\":[\"flags/sticky-flag-1\"],\"context\":$sticky_ctx}" > "$tmp/sticky.jsonl"
+run eval --state "$sticky_state" --account "$sticky_account" --cases "$tmp/sticky.jsonl" --store memory
+first=$(printf '%s\n' "$out" | sed -n 1p) second=$(printf '%s\n' "$out" | sed -n 2p)
+expect_match "$first" 'RESOLVE_REASON_MATCH' "eval --store memory assigns"
+expect_eq "$second" "$first" "eval --store memory: the second case reads the first one's assignment"
+run resolve --state "$sticky_state" --account "$sticky_account" --secret test-secret --context "$sticky_ctx" \
+  --flag flags/sticky-flag-1 --store redis://127.0.0.1:1
+expect_eq "$rc" 1 "resolve with an unreachable Redis store exits 1"
+expect_match "$out" '"error":"materialization store read failed' "the store's failure is the case's error"
+run resolve --state "$sticky_state" --account "$sticky_account" --secret test-secret --context "$sticky_ctx" \
+  --flag flags/sticky-flag-1 --store ftp://nope
+expect_eq "$rc" 2 "an unknown --store is a usage error"
+expect_match "$err" 'memory or redis://' "and says what --store takes"
+
 # ---- bench and version ------------------------------------------------------------
 run bench --state "$spec_state" --account test-account --cases "$tmp/cases.jsonl" --iterations 50
 expect_eq "$rc" 0 "bench exits 0"

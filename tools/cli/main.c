@@ -8,12 +8,17 @@
 #include <time.h>
 
 #include "cases.h"
+#include "confidence/store.h"
 #include "explain.h"
+#include "store_loop.h"
+#ifdef CLI_WITH_REDIS
+#include "confidence/redis.h"
+#endif
 
 #define MAX_FLAG_ARGS 1000
 
 typedef struct args {
-  const char *state, *account, *key, *secret, *context, *cases;
+  const char *state, *account, *key, *secret, *context, *cases, *store;
   const char *flags[MAX_FLAG_ARGS];
   size_t n_flags;
   long iterations;
@@ -25,8 +30,9 @@ static int usage(void)
   fprintf(stderr,
           "usage:\n"
           "  confidence resolve --state FILE --account ID [--encryption-key HEX] --secret S\n"
-          "                     --context JSON [--flag NAME]...\n"
+          "                     --context JSON [--flag NAME]... [--store memory|redis://...]\n"
           "  confidence eval    --state FILE --account ID [--encryption-key HEX] --cases FILE.jsonl\n"
+          "                     [--store memory|redis://...]\n"
           "  confidence bench   --state FILE --account ID [--encryption-key HEX] --cases FILE.jsonl\n"
           "                     [--iterations N]\n"
           "  confidence explain --state FILE --account ID [--encryption-key HEX] --secret S\n"
@@ -62,6 +68,8 @@ static int parse_args(int argc, char **argv, args *a)
       a->context = val;
     else if (!strcmp(opt, "--cases"))
       a->cases = val;
+    else if (!strcmp(opt, "--store"))
+      a->store = val;
     else if (!strcmp(opt, "--flag")) {
       if (a->n_flags == MAX_FLAG_ARGS) {
         fprintf(stderr, "confidence: too many --flag arguments\n");
@@ -100,24 +108,61 @@ static confidence_state *load_state(const args *a)
   return st;
 }
 
-/* Prints one output line for a case; returns 0 even when the case failed
- * (its error is part of the output). */
-static void eval_case(const confidence_state *st, const cli_case *c, confidence_resolve_result *res)
+/* --store: an in-memory store for this run, or Redis (persistent across
+ * runs), through the same loop the provider uses. */
+typedef struct cli_store {
+  confidence_store *store; /* owned */
+  cf_store_loop loop;
+} cli_store;
+
+static int open_store(const char *spec, cli_store *out)
+{
+  int rc;
+  if (!strcmp(spec, "memory")) {
+    confidence_memory_store_options mo = CONFIDENCE_MEMORY_STORE_OPTIONS_INIT;
+    rc = confidence_memory_store_new(&mo, &out->store);
+  } else if (!strncmp(spec, "redis://", 8)) {
+#ifdef CLI_WITH_REDIS
+    rc = confidence_redis_store_from_url(spec, &out->store);
+#else
+    fprintf(stderr, "confidence: this build has no Redis store (hiredis was not found)\n");
+    return -1;
+#endif
+  } else {
+    fprintf(stderr, "confidence: --store takes memory or redis://HOST[:PORT][/DB]\n");
+    return -1;
+  }
+  if (rc == 0)
+    rc = cf_store_loop_init(&out->loop, out->store, 0, 0);
+  if (rc)
+    fprintf(stderr, "confidence: --store %s: %s\n", spec, confidence_last_error_message());
+  return rc ? -1 : 0;
+}
+
+/* Prints one output line for a case (a failure's error is part of it) and
+ * returns whether the case failed. With a store, flags that need
+ * materializations read (and write) it; a case's own "materializations"
+ * are then not used. */
+static bool eval_case(const confidence_state *st, const cli_case *c, confidence_resolve_result *res, cli_store *store)
 {
   char *line;
-  if (c->error[0]) {
+  bool failed = c->error[0] != '\0';
+  if (failed) {
     line = cli_result_json(res, c->error);
   } else {
     confidence_resolve_request req;
     cli_case_request(c, &req);
-    int rc = confidence_resolve(st, &req, res);
-    line = cli_result_json(res, rc ? confidence_resolve_result_error(res) : NULL);
+    char msg[CF_STORE_MSG] = "";
+    int rc = store ? cf_store_loop_resolve(&store->loop, st, &req, res, msg, NULL, NULL) : confidence_resolve(st, &req, res);
+    line = cli_result_json(res, rc == CF_STORE_FAILED ? msg : rc ? confidence_resolve_result_error(res) : NULL);
+    failed = rc != 0;
   }
   if (line)
     puts(line);
   else
     puts("{\"resolved\":[],\"error\":\"out of memory\"}");
   confidence_string_free(line);
+  return failed;
 }
 
 static int cmd_resolve(const args *a)
@@ -141,11 +186,18 @@ static int cmd_resolve(const args *a)
     confidence_value_free(ctx);
     return 1;
   }
+  cli_store store = {0};
+  if (a->store && open_store(a->store, &store)) {
+    confidence_store_free(store.store);
+    confidence_state_unref(st);
+    confidence_value_free(ctx);
+    return 2;
+  }
   cli_case c = {.secret = a->secret, .flags = (const char **)a->flags, .n_flags = a->n_flags, .context = ctx};
   confidence_resolve_result *res = confidence_resolve_result_new();
-  eval_case(st, &c, res);
-  int failed = confidence_resolve_result_error(res)[0] != '\0';
+  bool failed = eval_case(st, &c, res, a->store ? &store : NULL);
   confidence_resolve_result_free(res);
+  confidence_store_free(store.store);
   confidence_state_unref(st);
   confidence_value_free(ctx);
   return failed ? 1 : 0;
@@ -184,9 +236,12 @@ static int cmd_eval(const args *a, bool bench)
   long n = cli_cases_load(a->cases, &cases);
   confidence_resolve_result *res = confidence_resolve_result_new();
   int rc = n < 0 || !res ? 1 : 0;
+  cli_store store = {0};
+  if (!rc && a->store && open_store(a->store, &store))
+    rc = 2;
   if (!rc && !bench) {
     for (long i = 0; i < n; i++)
-      eval_case(st, &cases[i], res);
+      eval_case(st, &cases[i], res, a->store ? &store : NULL);
   } else if (!rc && n > 0) {
     confidence_resolve_request *reqs = calloc((size_t)n, sizeof *reqs);
     long valid = 0;
@@ -213,6 +268,7 @@ static int cmd_eval(const args *a, bool bench)
     cli_case_release(&cases[i]);
   free(cases);
   confidence_resolve_result_free(res);
+  confidence_store_free(store.store);
   confidence_state_unref(st);
   return rc;
 }
