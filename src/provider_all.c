@@ -41,7 +41,11 @@ static int resolve_all(confidence_provider *p, cf_slot *slot, const confidence_s
   req.client_secret = p->secret;
   req.context = ctx; /* flag_count 0: every flag of the client */
   int64_t started = cf_clock_mono_ns();
-  int rc = confidence_resolve(st, &req, slot->res);
+  /* With a store, flags that need materializations read it, as getters do. */
+  char store_msg[CF_STORE_MSG];
+  int rc = p->store ? cf_provider_store_resolve(p, st, &req, slot->res, store_msg) : confidence_resolve(st, &req, slot->res);
+  if (rc == CF_STORE_FAILED)
+    return cf_error(CONFIDENCE_ERESOLVE, "%s", store_msg);
   if (rc)
     return cf_error(rc, "%s", confidence_resolve_result_error(slot->res));
   size_t count = confidence_resolve_result_flag_count(slot->res);

@@ -248,6 +248,35 @@ static void test_async_writes_after_fork(const char *states)
   confidence_provider_free(p);
 }
 
+/* evaluate_all reads the store too: the sticky flag is assigned, not
+ * MATERIALIZATION_NOT_SUPPORTED. */
+static const char *all_flags_reason(confidence_provider *p, const char *flag, confidence_value **tree)
+{
+  confidence_value *ctx = unit_context("all-flags-unit", "SE");
+  *tree = NULL;
+  CHECK(confidence_provider_evaluate_all(p, ctx, 0, tree, NULL) == 0);
+  confidence_value_free(ctx);
+  const confidence_value *list = confidence_value_struct_get(*tree, "resolvedFlags");
+  for (size_t i = 0; i < confidence_value_list_size(list); i++) {
+    const confidence_value *e = confidence_value_list_at(list, i);
+    if (!strcmp(confidence_value_string(confidence_value_struct_get(e, "flag"), NULL), flag))
+      return confidence_value_string(confidence_value_struct_get(e, "reason"), NULL);
+  }
+  return "";
+}
+
+static void test_evaluate_all_with_store(const char *states)
+{
+  fake_cdn_serve_file(states, STICKY_STATE);
+  confidence_provider *p = start_provider(&memory_kind, "test-secret", 0, NULL);
+  int reads_before = atomic_load(&w.reads);
+  confidence_value *tree;
+  CHECK_STR(all_flags_reason(p, "flags/sticky-flag-1", &tree), "RESOLVE_REASON_MATCH");
+  CHECK(atomic_load(&w.reads) == reads_before + 1); /* one batched read for every flag */
+  confidence_value_free(tree);
+  confidence_provider_free(p);
+}
+
 /* ---- the memory store itself --------------------------------------------------- */
 
 static atomic_int hammer_failures; /* CHECK's counters are not for threads */
@@ -307,6 +336,7 @@ int main(int argc, char **argv)
   test_no_store_and_plain_flags(argv[1]);
   test_async_writes(argv[1]);
   test_async_writes_after_fork(argv[1]);
+  test_evaluate_all_with_store(argv[1]);
   confidence_store_free(memory);
   fake_cdn_serve(NULL, 0);
   return check_finish();

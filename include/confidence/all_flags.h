@@ -24,7 +24,11 @@ extern "C" {
  * Resolve counters and metrics count every flag either way.
  * Either out-param may be NULL; on success each non-NULL one is owned
  * (*out_tree: confidence_value_free; *out_json: confidence_string_free).
- * Never blocks, like the getters. Returns 0, CONFIDENCE_EINVAL (NULL p,
+ * With a materialization store configured, flags that need one read it
+ * in one batched read (and may wait for it, up to its read timeout, as
+ * getters do); a store failure fails the call with CONFIDENCE_ERESOLVE
+ * and the store's message. Otherwise never blocks, like the getters.
+ * Returns 0, CONFIDENCE_EINVAL (NULL p,
  * a context that is not a struct of valid UTF-8, or no state yet:
  * NOT_READY / FATAL), CONFIDENCE_ETOOMANY, CONFIDENCE_ERESOLVE or
  * CONFIDENCE_ENOMEM (message in confidence_last_error_message). */
