@@ -36,7 +36,15 @@ add_test(NAME test_api COMMAND test_api ${CONFORMANCE_DIR}/resolver-spec)
 if(CONFIDENCE_BASH)
   add_test(NAME test_headers COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_headers.sh
            ${PROJECT_SOURCE_DIR} $<TARGET_FILE_DIR:confidence_core> ${CONFORMANCE_DIR}/resolver-spec/state.pb
-           test-account)
+           test-account "${CONFIDENCE_SANITIZE}")
+  # The C++ client links the library as built: same compiler family and
+  # sanitizer runtime.
+  if(CMAKE_C_COMPILER_ID MATCHES "Clang")
+    set(CONFIDENCE_TEST_CXX clang++)
+  else()
+    set(CONFIDENCE_TEST_CXX c++)
+  endif()
+  set_tests_properties(test_headers PROPERTIES ENVIRONMENT "CC=${CMAKE_C_COMPILER};CXX=${CONFIDENCE_TEST_CXX}")
   add_test(NAME test_core_lib COMMAND ${CONFIDENCE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_core_lib.sh
            $<TARGET_FILE:confidence_core> $<TARGET_FILE:confidence_cli> ${CONFORMANCE_DIR}/resolver-spec)
 endif()
