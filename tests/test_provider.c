@@ -590,9 +590,7 @@ static void test_unknown_secret_message(void)
 
 /* ---- short-lived threads (issue 8) ------------------------------------------- */
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#endif
+/* UNDER_SANITIZER: set by tests/CMakeLists.txt for sanitizer builds. */
 
 static long rss_kb(void)
 {
