@@ -190,21 +190,10 @@ int confidence_value_list_append(confidence_value *list, confidence_value *item)
   return 0;
 }
 
-/* On the resolver's hot path (every context attribute a rule reads): the
- * small-struct scan is written out here rather than through field_find. */
-const confidence_value *cf_value_get(const confidence_value *obj, const char *key, size_t key_len)
+const confidence_value *cf_value_get_indexed(const confidence_value *obj, const char *key, size_t key_len)
 {
-  if (!obj || obj->type != CONFIDENCE_VALUE_STRUCT || (!key && key_len))
-    return NULL;
-  const cf_field *fields = obj->u.obj.fields;
-  if (obj->u.obj.index) {
-    size_t i = index_find(obj->u.obj.index, fields, key ? key : "", key_len);
-    return i == SIZE_MAX ? NULL : fields[i].value;
-  }
-  for (size_t i = 0, n = obj->u.obj.n; i < n; i++)
-    if (fields[i].key_len == key_len && (key_len == 0 || memcmp(fields[i].key, key, key_len) == 0))
-      return fields[i].value;
-  return NULL;
+  size_t i = index_find(obj->u.obj.index, obj->u.obj.fields, key ? key : "", key_len);
+  return i == SIZE_MAX ? NULL : obj->u.obj.fields[i].value;
 }
 
 int confidence_value_struct_set_len(confidence_value *obj, const char *key, size_t key_len, confidence_value *item)

@@ -4,6 +4,7 @@
 #define CF_VALUE_INTERNAL_H
 
 #include <stdbool.h>
+#include <string.h>
 
 #include "arena.h"
 #include "confidence/value.h"
@@ -38,8 +39,24 @@ struct confidence_value {
   } u;
 };
 
-/* Struct lookup by byte key; NULL if absent. O(1) on indexed structs. */
-const confidence_value *cf_value_get(const confidence_value *obj, const char *key, size_t key_len);
+/* Lookup in a struct with a hash index (see cf_value_get). */
+const confidence_value *cf_value_get_indexed(const confidence_value *obj, const char *key, size_t key_len);
+
+/* Struct lookup by byte key; NULL if absent. O(1) on indexed structs.
+ * Inline: the resolver reads every context attribute a rule names through
+ * it, and contexts are small structs that are scanned. */
+static inline const confidence_value *cf_value_get(const confidence_value *obj, const char *key, size_t key_len)
+{
+  if (!obj || obj->type != CONFIDENCE_VALUE_STRUCT || (!key && key_len))
+    return NULL;
+  if (obj->u.obj.index)
+    return cf_value_get_indexed(obj, key, key_len);
+  const cf_field *fields = obj->u.obj.fields;
+  for (size_t i = 0, n = obj->u.obj.n; i < n; i++)
+    if (fields[i].key_len == key_len && (key_len == 0 || memcmp(fields[i].key, key, key_len) == 0))
+      return fields[i].value;
+  return NULL;
+}
 
 /* True when ok(s, len) holds for `v` if it is a string and, for a list,
  * for every string among its items at any depth (structs and scalars are
