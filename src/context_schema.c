@@ -211,6 +211,11 @@ static void visit(builder *b, const char *path, const confidence_value *v, int d
   }
 }
 
+static int cmp_paths(const void *x, const void *y)
+{
+  return strcmp(((const cf_schema_field *)x)->path, ((const cf_schema_field *)y)->path);
+}
+
 cf_schema *cf_schema_derive(const confidence_value *ctx)
 {
   cf_schema *s = calloc(1, sizeof *s);
@@ -223,6 +228,10 @@ cf_schema *cf_schema_derive(const confidence_value *ctx)
     cf_schema_free(s);
     return NULL;
   }
+  /* The walk sorts each struct's keys, but the map is ordered by whole
+   * paths: "a.b" sorts after "a-" ('.' > '-') though "a" < "a-". */
+  if (s->n > 1)
+    qsort(s->fields, s->n, sizeof *s->fields, cmp_paths);
   return s;
 }
 
