@@ -562,7 +562,7 @@ def test_summary_and_reset(t, srv):
 
     c.reset()
     r = c.received()
-    t.check("reset clears recordings", r == {"flag_logs": [], "cdn": [], "materialization": []},
+    t.check("reset clears recordings", r == {"flag_logs": [], "cdn": [], "materialization": [], "events": []},
             r)
     t.check("reset clears faults", c.get_faults() == {}
             and call(port, "GET", cdn_path())[0] == 200)
