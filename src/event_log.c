@@ -20,6 +20,9 @@
 #define SDK_CUSTOM_ID "libconfidence-c"
 enum { SDK_FIELD_CUSTOM_ID = 2, SDK_FIELD_VERSION = 3 };
 
+/* Vyukov's cell sequence, stored less the cell's index (seq - i): a fresh
+ * cell then holds 0, so calloc's untouched pages are the initial ring and
+ * a queue of 100,000 costs no memory until it is used. */
 typedef struct cell {
   _Atomic size_t seq;
   uint8_t *bytes;
@@ -47,6 +50,17 @@ struct cf_event_log {
   uint64_t sent, rejected, send_failures;
 };
 
+/* The sequence of the cell at `pos`, and setting it (see cell). */
+static size_t cell_seq(const cf_event_log *log, cell *c, size_t pos)
+{
+  return atomic_load_explicit(&c->seq, memory_order_acquire) + (pos & log->mask);
+}
+
+static void cell_set_seq(const cf_event_log *log, cell *c, size_t pos, size_t seq)
+{
+  atomic_store_explicit(&c->seq, seq - (pos & log->mask), memory_order_release);
+}
+
 cf_event_log *cf_event_log_new(uint32_t max_queued)
 {
   cf_event_log *log = calloc(1, sizeof *log);
@@ -57,8 +71,6 @@ cf_event_log *cf_event_log_new(uint32_t max_queued)
     free(log);
     return NULL;
   }
-  for (size_t i = 0; i < cap; i++)
-    atomic_init(&log->cells[i].seq, i);
   log->mask = cap - 1;
   log->max_queued = max_queued;
   pthread_mutex_init(&log->ship_mu, NULL);
@@ -70,13 +82,12 @@ static bool ring_pop(cf_event_log *log, held_event *out)
 {
   size_t pos = atomic_load_explicit(&log->dequeue_pos, memory_order_relaxed);
   cell *c = &log->cells[pos & log->mask];
-  size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-  if (seq != pos + 1)
+  if (cell_seq(log, c, pos) != pos + 1)
     return false; /* empty, or its producer has not published it yet */
   out->bytes = c->bytes;
   out->len = c->len;
   atomic_store_explicit(&log->dequeue_pos, pos + 1, memory_order_relaxed);
-  atomic_store_explicit(&c->seq, pos + log->mask + 1, memory_order_release);
+  cell_set_seq(log, c, pos, pos + log->mask + 1);
   return true;
 }
 
@@ -85,14 +96,14 @@ static bool ring_push(cf_event_log *log, uint8_t *bytes, size_t len)
   size_t pos = atomic_load_explicit(&log->enqueue_pos, memory_order_relaxed);
   for (;;) {
     cell *c = &log->cells[pos & log->mask];
-    size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+    size_t seq = cell_seq(log, c, pos);
     intptr_t diff = (intptr_t)seq - (intptr_t)pos;
     if (diff == 0) {
       if (atomic_compare_exchange_weak_explicit(&log->enqueue_pos, &pos, pos + 1, memory_order_relaxed,
                                                 memory_order_relaxed)) {
         c->bytes = bytes;
         c->len = len;
-        atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+        cell_set_seq(log, c, pos, pos + 1);
         return true;
       }
     } else if (diff < 0) {
@@ -148,7 +159,7 @@ static size_t fill_batch(cf_event_log *log)
   while (bytes < CF_EVENT_BATCH_BYTES) {
     size_t pos = atomic_load_explicit(&log->dequeue_pos, memory_order_relaxed);
     cell *c = &log->cells[pos & log->mask];
-    if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + 1)
+    if (cell_seq(log, c, pos) != pos + 1)
       break;
     if (log->batch.n && bytes + c->len + CF_WIRE_MAX_LEN_HEADER > CF_EVENT_BATCH_BYTES)
       break;

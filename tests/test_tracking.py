@@ -114,6 +114,23 @@ def test_sink_down(args, srv):
     d.close()
 
 
+def test_ring_laps(args, srv):
+    # A bound of 5 is a ring of 8 cells: 12 rounds of 7 lap it 10 times.
+    srv.client.reset()
+    d = Driver(args, srv, 5)
+    rounds, per = 12, 7
+    for _ in range(rounds):
+        d.ask("track %d 1" % per)
+        check(d.ask("flush 10000") == "0", "flush after a round")
+    s = d.stats()
+    check(s["sent"] == rounds * 5 and s["dropped"] == rounds * 2 and s["queued"] == 0 and identity(s),
+          "a lapping ring: %d sent, %d dropped over the bound" % (s["sent"], s["dropped"]))
+    seen = sorted(int(e["payload"]["i"]) for e in received_events(srv))
+    want = [r * per + i for r in range(rounds) for i in range(5)]  # the driver numbers across rounds
+    check(seen == want, "each round's first 5 delivered once (%d)" % len(seen))
+    d.close()
+
+
 def test_shutdown_and_reject(args, srv):
     srv.client.reset()
     d = Driver(args, srv, 100000)
@@ -176,7 +193,7 @@ def main():
     ap.add_argument("--state", required=True)
     args = ap.parse_args()
     with client.start(args.state, SECRET, account=ACCOUNT) as srv:
-        for test in (test_threads, test_sink_down, test_shutdown_and_reject, test_metrics):
+        for test in (test_threads, test_sink_down, test_ring_laps, test_shutdown_and_reject, test_metrics):
             test(args, srv)
     print("%d failed" % len(failures))
     return 1 if failures else 0

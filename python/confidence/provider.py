@@ -7,9 +7,7 @@ and error codes to OpenFeature's, C events to provider events and C log
 lines to ``logging.getLogger("confidence")``.
 """
 
-import asyncio
 import atexit
-import json
 import logging
 import os
 import threading
@@ -420,6 +418,8 @@ class ConfidenceProvider(AbstractProvider):
         # Evaluation never blocks unless a Python store does I/O: only then
         # is it worth a worker thread.
         if self._python_store:
+            import asyncio  # loaded already in async code; not at import (memory)
+
             return await asyncio.get_running_loop().run_in_executor(
                 None, self._resolve, kind, flag_key, default_value, evaluation_context
             )
@@ -446,6 +446,8 @@ class ConfidenceProvider(AbstractProvider):
         tk = evaluation_context.targeting_key if evaluation_context else None
         attrs = dict(evaluation_context.attributes) if evaluation_context and evaluation_context.attributes else None
         try:
+            import json
+
             return json.loads(self._native.evaluate_all(tk, attrs, apply))
         except _native.NativeError as e:
             raise RuntimeError(f"resolve_all failed: {e.args[1]}: {e.args[2]}") from None
