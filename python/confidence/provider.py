@@ -298,6 +298,10 @@ class ConfidenceProvider(AbstractProvider):
         self._started = False
         self._shut_down = False
         self._lifecycle = threading.Lock()
+        # The SDK emits READY itself when initialize returns: the core's first
+        # READY, if it comes during initialize, is that same event.
+        self._ready_lock = threading.Lock()
+        self._ready_owed_to_sdk = False
         _providers[self._id] = self
         _ensure_dispatcher()
 
@@ -325,8 +329,13 @@ class ConfidenceProvider(AbstractProvider):
             if self._started:
                 return
             self._started = True
+            with self._ready_lock:
+                self._ready_owed_to_sdk = True
             rc, message = self._native.start(self._initialize_timeout_ms)
         status = self._native.status()
+        if status != 1:  # not READY on return: a READY later is news to the SDK
+            with self._ready_lock:
+                self._ready_owed_to_sdk = False
         if status == 4:  # FATAL
             raise ProviderFatalError(f"Confidence state cannot load: {message}")
         if rc != 0 and status != 1:
@@ -354,7 +363,10 @@ class ConfidenceProvider(AbstractProvider):
 
     def _on_native_event(self, event: int, status: int, message: str, flags: tuple) -> None:
         if event == _EV_READY:
-            self.emit_provider_ready(ProviderEventDetails(message=message))
+            with self._ready_lock:
+                owed, self._ready_owed_to_sdk = self._ready_owed_to_sdk, False
+            if not owed:
+                self.emit_provider_ready(ProviderEventDetails(message=message))
         elif event == _EV_STALE:
             self.emit_provider_stale(ProviderEventDetails(message=message))
         elif event == _EV_ERROR:

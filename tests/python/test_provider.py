@@ -120,6 +120,21 @@ def test_track_and_metrics(fresh_backend):
     assert p.get_stats()["events_sent"] == 2
 
 
+def test_ready_is_emitted_once(fresh_backend):
+    # The SDK emits READY when initialize returns; the core's own first READY
+    # is the same event and must not reach handlers a second time.
+    ready = []
+    api.add_handler(ProviderEvent.PROVIDER_READY, ready.append)
+    try:
+        p = ready_provider(fresh_backend)
+        time.sleep(0.5)  # the core's event arrives through the dispatcher thread
+        assert p.get_status() == ProviderStatus.READY
+        ours = [d for d in ready if d.provider_name == p.get_metadata().name]  # not the no-op's
+        assert len(ours) == 1, ready
+    finally:
+        api.remove_handler(ProviderEvent.PROVIDER_READY, ready.append)
+
+
 def test_not_ready_while_cdn_down(fresh_backend):
     fresh_backend.faults({"cdn": {"mode": "status", "status": 503}})
     p = ConfidenceProvider(SECRET, **fresh_backend.provider_kwargs(), initialize_timeout=0.3)

@@ -1,7 +1,9 @@
 """Materialization stores from Python: a user's store called from C (sticky
-assignment, writes), a store that raises (default + GENERAL + its message), a
-KeyboardInterrupt during a slow read (re-raised, never swallowed), the in-memory
-store, the remote store against the local backend, and the markers' types."""
+assignment, writes), a store that raises (default + GENERAL + its message),
+Ctrl-C during a slow read (raised by the store, and a real SIGINT: re-raised,
+never swallowed), the in-memory store, the Redis store shared by two providers
+(a real redis-server), the remote store against the local backend, and the
+markers' types."""
 
 import threading
 import time
@@ -123,6 +125,27 @@ def test_keyboard_interrupt_during_slow_read_propagates():
     assert d.error_code is None and d.variant and d.value != {}
 
 
+def test_real_sigint_during_slow_read():
+    # Ctrl-C for real: SIGINT while the store sleeps in its read, called from C
+    # on this (the main) thread; the evaluation ends at once with KeyboardInterrupt.
+    import os
+    import signal
+
+    class Sleepy(DictStore):
+        def read(self, ops):
+            time.sleep(5)
+            return super().read(ops)
+
+    p = sticky_provider(Sleepy(), materialization_read_timeout=10)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u5", "SE"))
+    assert time.monotonic() - t < 3
+    timer.join()
+
+
 def test_store_over_read_timeout_is_bounded():
     class Sleepy(DictStore):
         def read(self, ops):
@@ -141,6 +164,57 @@ def test_in_memory_store_is_sticky():
     first = p.resolve_object_details("sticky-flag-1", {}, ctx("m1", "SE"))
     assert first.error_code is None and first.variant
     assert p.resolve_object_details("sticky-flag-1", {}, ctx("m1", "US")).variant == first.variant
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_server():
+    """A real redis-server on loopback (password, db 3), stopped after the test."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("redis-server"), "redis-server missing: scripts/install-deps.sh installs it"
+    port, password = free_port(), "py-test-password"
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--requirepass", password, "--loglevel", "warning"],
+                            stdout=subprocess.DEVNULL)
+    cli = ["redis-cli", "-p", str(port), "-a", password, "--no-auth-warning", "-n", "3"]
+    deadline = time.monotonic() + 10
+    while subprocess.run(cli + ["PING"], capture_output=True, text=True).stdout.strip() != "PONG":
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    yield f"redis://:{password}@127.0.0.1:{port}/3", cli, proc
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_redis_store_is_shared_by_providers(redis_server):
+    import subprocess
+
+    from confidence.materialization import RedisMaterializationStore
+
+    url, cli, proc = redis_server
+    a = sticky_provider(RedisMaterializationStore(url))
+    first = a.resolve_object_details("sticky-flag-1", {}, ctx("fleet-1", "SE"))
+    assert first.error_code is None and first.variant
+    assert int(subprocess.run(cli + ["DBSIZE"], capture_output=True, text=True).stdout) > 0
+    # A second provider (another instance of the fleet) sees the assignment
+    # through Redis alone: targeting no longer matches, the variant sticks.
+    b = sticky_provider(RedisMaterializationStore(url))
+    again = b.resolve_object_details("sticky-flag-1", {}, ctx("fleet-1", "US"))
+    assert again.error_code is None and again.variant == first.variant
+    # Redis gone: the default and GENERAL with a message, no crash.
+    proc.terminate()
+    proc.wait(10)
+    d = b.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("fleet-2", "SE"))
+    assert (d.value, d.error_code) == ("dflt", ErrorCode.GENERAL) and d.error_message
 
 
 def test_remote_store_against_the_backend(tmp_path):
