@@ -36,7 +36,7 @@ try:  # openfeature-sdk >= 0.8.1 has the Tracking API
 except ImportError:  # pragma: no cover - depends on the SDK version
     TrackingEventDetails = Any  # type: ignore
 
-logger = logging.getLogger("confidence")
+logger = logging.getLogger(__name__)  # confidence.provider, as in 0.15.3
 
 _native.set_store_types(VariantReadOp, InclusionReadOp, VariantWriteOp)
 
@@ -99,6 +99,22 @@ _dispatcher_lock = threading.Lock()
 _dispatcher: Optional[threading.Thread] = None
 
 
+# The core's log lines go to the child loggers 0.15.3 uses for the same work,
+# so that a logging configuration written for it applies unchanged.
+_LOG_CHANNELS = (
+    (("flag log", "exposure"), logging.getLogger("confidence.flag_logger")),
+    (("state",), logging.getLogger("confidence.state_fetcher")),
+    (("PublishEvents", "event"), logging.getLogger("confidence.event_tracker")),
+)
+
+
+def _log_channel(message: str) -> logging.Logger:
+    for words, channel in _LOG_CHANNELS:
+        if any(w in message for w in words):
+            return channel
+    return logger
+
+
 def _dispatch_loop() -> None:
     while True:
         item = _native.wait_callback(0.5)
@@ -109,8 +125,9 @@ def _dispatch_loop() -> None:
         try:
             if kind == _native.CB_LOG:
                 level = _LOG_LEVELS[code] if 0 <= code < len(_LOG_LEVELS) else logging.ERROR
-                if logger.isEnabledFor(level):
-                    logger.log(level, "%s", message)
+                channel = _log_channel(message)
+                if channel.isEnabledFor(level):
+                    channel.log(level, "%s", message)
             elif provider is not None:
                 provider._on_native_event(code, status, message, flags)
         except Exception:  # a handler's bug must not stop delivery

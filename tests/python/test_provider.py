@@ -197,11 +197,20 @@ def test_fatal_bootstrap(tmp_path):
 
 def test_logs_reach_python_logging(fresh_backend, caplog):
     caplog.set_level(logging.DEBUG, logger="confidence")
-    ready_provider(fresh_backend)
+    p = ready_provider(fresh_backend)
+    p.resolve_boolean_details("new-checkout.enabled", False, ALICE)
+    assert p.flush(10)
     deadline = time.monotonic() + 5
     while not any("flag state loaded" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert any(r.name == "confidence" and "flag state loaded" in r.getMessage() for r in caplog.records)
+    # On 0.15.3's child loggers (confidence.state_fetcher for the state), which
+    # a level set on "confidence" governs.
+    assert any(r.name == "confidence.state_fetcher" and "flag state loaded" in r.getMessage() for r in caplog.records)
+    deadline = time.monotonic() + 5
+    while not any(r.name == "confidence.flag_logger" for r in caplog.records) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(r.name == "confidence.flag_logger" and "sent a flag log batch" in r.getMessage() for r in caplog.records)
+    assert all(r.name.startswith("confidence.") for r in caplog.records if r.name.startswith("confidence"))
     assert not any(SECRET in r.getMessage() for r in caplog.records)
 
 
