@@ -361,6 +361,30 @@ int fz_dict_add_state(fz_dict *d, const uint8_t *data, size_t len)
   return n;
 }
 
+confidence_state *fz_load_spec_state(const char *who, fz_dict *d)
+{
+  char path[4096], acc_path[4096], account[256];
+  fz_conformance_path("resolver-spec/state.pb", path, sizeof path);
+  fz_read_line(fz_conformance_path("resolver-spec/account_id", acc_path, sizeof acc_path), account, sizeof account);
+  size_t len = 0;
+  uint8_t *data = fz_read_file(path, &len);
+  if (!data) {
+    fprintf(stderr, "%s: cannot read %s (set CONFIDENCE_CONFORMANCE_DIR)\n", who, path);
+    exit(1);
+  }
+  confidence_state_options o = CONFIDENCE_STATE_OPTIONS_INIT;
+  o.account_id = account;
+  confidence_state *st = NULL;
+  if (confidence_state_load(data, len, &o, &st)) {
+    fprintf(stderr, "%s: cannot load %s: %s\n", who, path, confidence_last_error_message());
+    exit(1);
+  }
+  fz_dict_init(d);
+  fz_dict_add_state(d, data, len);
+  free(data);
+  return st;
+}
+
 /* ---- values ------------------------------------------------------------------ */
 
 void fz_set_path(confidence_value *ctx, const char *path, confidence_value *value)

@@ -67,6 +67,11 @@ int fz_dict_add_state(fz_dict *d, const uint8_t *data, size_t len);
 void fz_strs_add(fz_strs *s, const char *str);
 /* Element i modulo the count, or `fallback` when empty. */
 const char *fz_pick(const fz_strs *s, size_t i, const char *fallback);
+/* The resolver-spec state (with its account_id), loaded once at start-up by
+ * the targets that resolve against it; `d` is initialised with its names.
+ * Exits with a message prefixed by `who` when the data is missing or does
+ * not load. Owned: confidence_state_unref(). */
+confidence_state *fz_load_spec_state(const char *who, fz_dict *d);
 
 /* ---- values --------------------------------------------------------------- */
 

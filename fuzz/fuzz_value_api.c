@@ -29,24 +29,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc;
   (void)argv;
-  char path[4096], acc_path[4096], account[256];
-  fz_conformance_path("resolver-spec/state.pb", path, sizeof path);
-  fz_read_line(fz_conformance_path("resolver-spec/account_id", acc_path, sizeof acc_path), account, sizeof account);
-  size_t len = 0;
-  uint8_t *data = fz_read_file(path, &len);
-  if (!data) {
-    fprintf(stderr, "fuzz_value_api: cannot read %s (set CONFIDENCE_CONFORMANCE_DIR)\n", path);
-    exit(1);
-  }
-  confidence_state_options o = CONFIDENCE_STATE_OPTIONS_INIT;
-  o.account_id = account;
-  if (confidence_state_load(data, len, &o, &g_state)) {
-    fprintf(stderr, "fuzz_value_api: cannot load %s: %s\n", path, confidence_last_error_message());
-    exit(1);
-  }
-  fz_dict_init(&g_dict);
-  fz_dict_add_state(&g_dict, data, len);
-  free(data);
+  g_state = fz_load_spec_state("fuzz_value_api", &g_dict);
   g_res = confidence_resolve_result_new();
   if (!g_res)
     exit(1);

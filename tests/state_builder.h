@@ -1,7 +1,8 @@
 /* Test states written byte by byte (field numbers from RESOLVER_SPEC 1.4),
- * independent of the library's decoder: a client with secret "s", one
- * flag, and as many gzipped bitsets as a test wants, for the memory-budget
- * tests. Header-only; every function is static. */
+ * independent of the library's decoder: a minimal protobuf writer, a client
+ * with secret "s", one flag, and as many gzipped bitsets as a test wants
+ * (the memory-budget and state-loading tests). Header-only; every function
+ * is static, and those not every test calls are marked unused. */
 #ifndef CONFIDENCE_TEST_STATE_BUILDER_H
 #define CONFIDENCE_TEST_STATE_BUILDER_H
 
@@ -67,9 +68,8 @@ static void sb_msg(sb_buf *b, unsigned field, sb_buf *sub)
   memset(sub, 0, sizeof *sub);
 }
 
-/* Client clients/c with secret "s", and flags/f (one variant, one rule on
- * segments/all over the full bucket range) for it. */
-static void sb_client_and_flag(sb_buf *state)
+/* Client clients/c with secret "s" (credential clients/c/credentials/k). */
+static void sb_client(sb_buf *state)
 {
   sb_buf c = {0}, cred = {0}, secret = {0};
   sb_str(&c, 1, "clients/c");
@@ -78,15 +78,20 @@ static void sb_client_and_flag(sb_buf *state)
   sb_str(&secret, 1, "s");
   sb_msg(&cred, 3, &secret);
   sb_msg(state, 7, &cred);
+}
 
-  sb_buf f = {0}, var = {0}, val = {0}, rule = {0}, spec = {0}, as = {0}, va = {0}, br = {0}, seg = {0};
+/* flags/f for clients/c: variant flags/f/variants/v = {}, one rule on
+ * `segment`, blank selector, full bucket range. */
+static void sb_flag(sb_buf *state, const char *segment)
+{
+  sb_buf f = {0}, var = {0}, val = {0}, rule = {0}, spec = {0}, as = {0}, va = {0}, br = {0};
   sb_str(&f, 1, "flags/f");
   sb_str(&var, 1, "flags/f/variants/v");
-  sb_msg(&var, 2, &val);
+  sb_msg(&var, 2, &val); /* an empty, present Struct */
   sb_msg(&f, 3, &var);
   sb_uint(&f, 4, 1); /* ACTIVE */
   sb_str(&rule, 1, "flags/f/rules/r");
-  sb_str(&rule, 2, "segments/all");
+  sb_str(&rule, 2, segment);
   sb_uint(&rule, 11, 1);
   sb_uint(&spec, 1, 1000);
   sb_str(&as, 1, "a");
@@ -99,6 +104,14 @@ static void sb_client_and_flag(sb_buf *state)
   sb_msg(&f, 5, &rule);
   sb_str(&f, 12, "clients/c");
   sb_msg(state, 1, &f);
+}
+
+/* The client, and flags/f on segments/all (a segment with no targeting). */
+static void sb_client_and_flag(sb_buf *state)
+{
+  sb_client(state);
+  sb_flag(state, "segments/all");
+  sb_buf seg = {0};
   sb_str(&seg, 1, "segments/all");
   sb_msg(state, 2, &seg);
 }
@@ -146,7 +159,7 @@ static uint8_t *sb_gzip_zeros(size_t n, size_t *out_len)
 
 /* A ResolverState (client, flag, and `count` bitsets of `each` zero bytes
  * inflated); owned, free() it. */
-static uint8_t *sb_state_with_bitsets(size_t count, size_t each, size_t *len)
+static __attribute__((unused)) uint8_t *sb_state_with_bitsets(size_t count, size_t each, size_t *len)
 {
   size_t gz_len = 0;
   uint8_t *gz = sb_gzip_zeros(each, &gz_len);

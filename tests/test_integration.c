@@ -18,6 +18,7 @@
 #include "check.h"
 #include "confidence/confidence.h"
 #include "confidence/provider.h"
+#include "testserver_client.h"
 
 #define SECRET "demo-client-secret"
 #define ACCOUNT "demo-shop-account"
@@ -27,117 +28,31 @@ static char state_v1[4096], state_v2[4096], state_cf[4096];
 
 /* ---- the server ------------------------------------------------------------ */
 
-typedef struct server {
-  pid_t pid;
-  int stdin_fd;
-  int http, grpc;
-} server;
-
-static bool server_start(server *s, const char *state, const char *key)
+/* A server on `state` for SECRET; `key` (hex, may be NULL) enables the
+ * encrypted CDN payload. */
+static bool server_start(ts_server *s, const char *state, const char *key)
 {
-  char script[4200], ports[4200];
-  snprintf(script, sizeof script, "%s/tools/testserver/server.py", repo);
+  char ports[4200];
   snprintf(ports, sizeof ports, "%s/testserver-%d.ports", build, (int)getpid());
-  unlink(ports);
-  int in[2], out[2];
-  if (pipe(in) || pipe(out))
-    return false;
-  s->pid = fork();
-  if (s->pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    close(in[1]);
-    close(out[0]);
-    if (key)
-      execlp("python3", "python3", script, "--state", state, "--secret", SECRET, "--ports-file", ports,
-             "--max-lifetime", "300", "--exit-on-stdin-eof", "--encryption-key", key, (char *)NULL);
-    else
-      execlp("python3", "python3", script, "--state", state, "--secret", SECRET, "--ports-file", ports,
-             "--max-lifetime", "300", "--exit-on-stdin-eof", (char *)NULL);
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  s->stdin_fd = in[1];
-  FILE *f = fdopen(out[0], "r");
-  char line[256] = "";
-  bool ready = f && fgets(line, sizeof line, f) && sscanf(line, "READY http=%d grpc=%d", &s->http, &s->grpc) == 2;
-  if (f)
-    fclose(f);
-  if (!ready)
-    fprintf(stderr, "test server did not start (got '%s')\n", line);
-  return ready;
+  return ts_start(s, repo, state, &(ts_options){.secret = SECRET, .encryption_key = key, .ports_file = ports});
 }
 
-static void server_stop(server *s)
-{
-  if (s->pid <= 0)
-    return;
-  kill(s->pid, SIGTERM);
-  close(s->stdin_fd);
-  waitpid(s->pid, NULL, 0);
-  s->pid = 0;
-}
+static void set_faults(const ts_server *s, const char *json) { ts_post_json(s, "/control/faults", json); }
 
-/* ---- control API ----------------------------------------------------------- */
-
-typedef struct body {
-  char *p;
-  size_t n;
-} body;
-
-static size_t collect(char *data, size_t size, size_t n, void *user)
-{
-  body *b = user;
-  char *np = realloc(b->p, b->n + size * n + 1);
-  if (!np)
-    return 0;
-  memcpy(np + b->n, data, size * n);
-  b->p = np;
-  b->n += size * n;
-  b->p[b->n] = '\0';
-  return size * n;
-}
-
-/* Returns the JSON answer (owned) of a control call; `data` may be NULL. */
-static json_t *control(const server *s, const char *method, const char *path, const void *data, size_t len)
-{
-  char url[512];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->http, path);
-  CURL *c = curl_easy_init();
-  body b = {0};
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-  if (data) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-  }
-  CURLcode rc = curl_easy_perform(c);
-  curl_easy_cleanup(c);
-  json_t *j = rc == CURLE_OK && b.p ? json_loads(b.p, 0, NULL) : NULL;
-  free(b.p);
-  return j;
-}
-
-static void set_faults(const server *s, const char *json) { json_decref(control(s, "POST", "/control/faults", json, strlen(json))); }
-
-static void put_state(const server *s, const char *path)
+static void put_state(const ts_server *s, const char *path)
 {
   FILE *f = fopen(path, "rb");
   char buf[65536];
   size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
   if (f)
     fclose(f);
-  json_decref(control(s, "POST", "/control/state", buf, n));
+  json_decref(ts_control(s, "POST", "/control/state", buf, n));
 }
 
 /* Applied flags the backend accepted, as "flag|variant|key" -> count. */
-static json_int_t applied_count(const server *s, const char *flag, const char *variant, const char *key)
+static json_int_t applied_count(const ts_server *s, const char *flag, const char *variant, const char *key)
 {
-  json_t *sum = control(s, "GET", "/control/summary", NULL, 0);
+  json_t *sum = ts_control(s, "GET", "/control/summary", NULL, 0);
   json_int_t total = 0;
   size_t i;
   json_t *a;
@@ -152,18 +67,18 @@ static json_int_t applied_count(const server *s, const char *flag, const char *v
   return total;
 }
 
-static json_int_t summary_int(const server *s, const char *field)
+static json_int_t summary_int(const ts_server *s, const char *field)
 {
-  json_t *sum = control(s, "GET", "/control/summary", NULL, 0);
+  json_t *sum = ts_control(s, "GET", "/control/summary", NULL, 0);
   json_int_t v = json_integer_value(json_object_get(sum, field));
   json_decref(sum);
   return v;
 }
 
 /* CDN answers of a given status recorded so far. */
-static int cdn_answers(const server *s, int status)
+static int cdn_answers(const ts_server *s, int status)
 {
-  json_t *r = control(s, "GET", "/control/received", NULL, 0);
+  json_t *r = ts_control(s, "GET", "/control/received", NULL, 0);
   int n = 0;
   size_t i;
   json_t *c;
@@ -221,7 +136,7 @@ typedef struct urls {
   char cdn[128], grpc[128], ingest[160];
 } urls;
 
-static void options_for(const server *s, events *ev, urls *u, confidence_provider_options *op)
+static void options_for(const ts_server *s, events *ev, urls *u, confidence_provider_options *op)
 {
   snprintf(u->cdn, sizeof u->cdn, "http://127.0.0.1:%d", s->http);
   snprintf(u->grpc, sizeof u->grpc, "http://127.0.0.1:%d", s->grpc);
@@ -241,7 +156,7 @@ static void options_for(const server *s, events *ev, urls *u, confidence_provide
   op->log_user_data = ev;
 }
 
-static confidence_provider *provider_for(const server *s, events *ev, uint32_t max_queued, uint32_t stale_after_ms,
+static confidence_provider *provider_for(const ts_server *s, events *ev, uint32_t max_queued, uint32_t stale_after_ms,
                                         const char *key)
 {
   urls u;
@@ -281,7 +196,7 @@ static confidence_value *user(const char *key, const char *country)
  * including those still queued at shutdown; updates arrive within a poll. */
 static void test_exposures_and_updates(void)
 {
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = provider_for(&s, &ev, 0, 0, NULL);
@@ -342,14 +257,14 @@ static void test_exposures_and_updates(void)
   confidence_details_free(d);
   confidence_value_free(us);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* CDN down at start: NOT_READY, then READY once it answers. Later failures
  * of every kind keep the last good state and lead to STALE. */
 static void test_cdn_faults(void)
 {
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, state_v1, NULL));
   set_faults(&s, "{\"cdn\": {\"mode\": \"status\", \"status\": 503, \"count\": 3}}");
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -388,7 +303,7 @@ static void test_cdn_faults(void)
   pthread_mutex_unlock(&ev.mu);
   confidence_value_free(se);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* Encrypted CDN state: loads with the key; a payload sealed with another
@@ -396,7 +311,7 @@ static void test_cdn_faults(void)
 static void test_encrypted(void)
 {
   const char *key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, state_v1, key));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = provider_for(&s, &ev, 0, 600, key);
@@ -414,14 +329,14 @@ static void test_encrypted(void)
   confidence_value_free(se);
   confidence_value_free(us);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* The sink down then up: nothing lost within the bound, exact drops beyond;
  * UNAVAILABLE is retried; Cloudflare ingest falls back to the edge. */
 static void test_log_faults(void)
 {
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = provider_for(&s, &ev, 25, 0, NULL);
@@ -447,10 +362,10 @@ static void test_log_faults(void)
   CHECK(applied_count(&s, "flags/new-checkout", NULL, "u-sink") == 30);
   confidence_value_free(se);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 
   /* Cloudflare first, edge as fallback. */
-  server s2 = {0};
+  ts_server s2 = {0};
   CHECK(server_start(&s2, state_cf, NULL));
   events ev2 = {.mu = PTHREAD_MUTEX_INITIALIZER};
   p = provider_for(&s2, &ev2, 0, 0, NULL);
@@ -458,19 +373,19 @@ static void test_log_faults(void)
   confidence_value *u = user("u-cf", "SE");
   confidence_provider_get_bool(p, "new-checkout.enabled", u, 0, NULL);
   CHECK(confidence_provider_flush(p, 5000) == 0);
-  json_t *sum = control(&s2, "GET", "/control/summary", NULL, 0);
+  json_t *sum = ts_control(&s2, "GET", "/control/summary", NULL, 0);
   CHECK(json_integer_value(json_object_get(json_object_get(sum, "by_transport"), "ingest")) >= 1);
   json_decref(sum);
   set_faults(&s2, "{\"ingest\": {\"mode\": \"status\", \"status\": 500}}");
   confidence_provider_get_bool(p, "new-checkout.enabled", u, 0, NULL);
   CHECK(confidence_provider_flush(p, 15000) == 0);
-  sum = control(&s2, "GET", "/control/summary", NULL, 0);
+  sum = ts_control(&s2, "GET", "/control/summary", NULL, 0);
   CHECK(json_integer_value(json_object_get(json_object_get(sum, "by_transport"), "grpc")) >= 1);
   json_decref(sum);
   CHECK(applied_count(&s2, "flags/new-checkout", NULL, "u-cf") == 2);
   confidence_value_free(u);
   confidence_provider_free(p);
-  server_stop(&s2);
+  ts_stop(&s2);
 }
 
 /* ---- issue 8: lifecycle under fork, shutdown and faults ------------------------ */
@@ -487,7 +402,7 @@ static void test_log_faults(void)
 #endif
 
 /* A server on `state` and a started provider against it (dedup off). */
-static confidence_provider *started_against(server *s, events *ev, const char *state)
+static confidence_provider *started_against(ts_server *s, events *ev, const char *state)
 {
   CHECK(server_start(s, state, NULL));
   confidence_provider *p = provider_for(s, ev, 0, 0, NULL);
@@ -504,9 +419,9 @@ static int64_t now_ms(void)
 
 /* Accepted exposures whose targeting key starts with `prefix`: how many
  * distinct keys, and how many arrived more than once. */
-static void applied_keys(const server *s, const char *prefix, int *keys, int *twice)
+static void applied_keys(const ts_server *s, const char *prefix, int *keys, int *twice)
 {
-  json_t *sum = control(s, "GET", "/control/summary", NULL, 0);
+  json_t *sum = ts_control(s, "GET", "/control/summary", NULL, 0);
   *keys = *twice = 0;
   size_t i;
   json_t *a;
@@ -595,7 +510,7 @@ static int wait_child(pid_t pid, int ms)
  * within 10 s with all its exposures delivered once; the parent goes on. */
 static void test_fork(void)
 {
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   urls u;
@@ -641,7 +556,7 @@ static void test_fork(void)
   applied_keys(&s, "parent-after-", &keys, &twice);
   CHECK(keys == 20 && twice == 0);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 #endif
 
@@ -649,7 +564,7 @@ static void test_fork(void)
  * back: shutdown returns at once, no READY, NOT_READY for good. */
 static void test_shutdown_during_sync(void)
 {
-  server s = {0};
+  ts_server s = {0};
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = started_against(&s, &ev, state_v1);
   put_state(&s, state_v2); /* the next fetch has a new state to install */
@@ -675,14 +590,14 @@ static void test_shutdown_during_sync(void)
   t0 = now_ms();
   confidence_provider_free(p); /* ASan/LSan: no state left behind */
   CHECK(now_ms() - t0 < 1000);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* Sink down (or hanging) at shutdown: shutdown(2000) within 3 s, free
  * within 1 s more, and every exposure accounted for. */
 static void check_bounded_shutdown(const char *fault, int units)
 {
-  server s = {0};
+  ts_server s = {0};
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = started_against(&s, &ev, state_v1);
   set_faults(&s, fault);
@@ -702,7 +617,7 @@ static void check_bounded_shutdown(const char *fault, int units)
   CHECK(now_ms() - t0 < 1000);
   fprintf(stderr, "%s: shutdown %lld ms, lost %llu\n", fault, (long long)took,
           (unsigned long long)st.exposures_lost_at_shutdown);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 static void test_shutdown_faults(void)
@@ -715,7 +630,7 @@ static void test_shutdown_faults(void)
  * refuses as invalid is dropped and counted, and the next ones flow. */
 static void test_no_poison(void)
 {
-  server s = {0};
+  ts_server s = {0};
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = started_against(&s, &ev, state_v1);
   confidence_details *d = confidence_details_new();
@@ -754,14 +669,14 @@ static void test_no_poison(void)
   CHECK(st.exposures_queued == 0);
   confidence_details_free(d);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* Servers that echo the Authorization header in their errors: the secret
  * reaches no log line and no event, whole or cut. */
 static void test_secret_echo(void)
 {
-  server s = {0};
+  ts_server s = {0};
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = started_against(&s, &ev, state_cf);
   set_faults(&s, "{\"ingest\": {\"mode\": \"status\", \"status\": 401, \"echo\": true},"
@@ -773,7 +688,7 @@ static void test_secret_echo(void)
   CHECK(!ev.secret_logged);
   pthread_mutex_unlock(&ev.mu);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* At-least-once, stated: a sink slower than the HTTP timeout but within the
@@ -781,7 +696,7 @@ static void test_secret_echo(void)
  * counted. */
 static void test_slow_sink(void)
 {
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   urls u;
@@ -809,14 +724,14 @@ static void test_slow_sink(void)
   CHECK(st.exposures_resent == (uint64_t)twice); /* every duplicate is a counted resend */
   CHECK(st.exposures_resent == 20);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* Apply dedup (issue 7): one unit 10,000 times sends one exposure; 10,000
  * units send 10,000; the resolve counters count every evaluation. */
 static void test_apply_dedup(void)
 {
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, state_v1, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   urls u;
@@ -850,7 +765,7 @@ static void test_apply_dedup(void)
   CHECK(st.exposures_deduplicated == 9999);
   CHECK(st.exposures_sent == 10001);
   CHECK(st.exposures_dropped == 0);
-  json_t *sum = control(&s, "GET", "/control/summary", NULL, 0);
+  json_t *sum = ts_control(&s, "GET", "/control/summary", NULL, 0);
   json_int_t counted = 0;
   size_t i;
   json_t *a;
@@ -862,7 +777,7 @@ static void test_apply_dedup(void)
   json_decref(sum);
   CHECK(counted == 20000); /* every evaluation, deduplicated or not */
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
 }
 
 /* 10,000 distinct flags at 100k evaluations/s for 5 s: at most 1% dropped
@@ -879,7 +794,7 @@ static void test_many_flags(void)
   snprintf(cmd, sizeof cmd, "python3 %s/tools/testserver/many_flags.py %s %s flags/new-checkout %ld", repo, state_v1,
            many, n_flags);
   CHECK(system(cmd) == 0);
-  server s = {0};
+  ts_server s = {0};
   CHECK(server_start(&s, many, NULL));
   events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
   urls u;
@@ -917,7 +832,7 @@ static void test_many_flags(void)
   CHECK(st.exposures_dropped * 100 <= (uint64_t)done);
   CHECK(st.exposures_sent + st.exposures_dropped == (uint64_t)done);
   confidence_provider_free(p);
-  server_stop(&s);
+  ts_stop(&s);
   unlink(many);
 #endif
 }

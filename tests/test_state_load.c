@@ -2,8 +2,8 @@
  * truncation and garbage robustness, strict gzip bitsets, nesting limits,
  * the encrypted CDN payload (decrypted here with OpenSSL and compared with
  * the library's own decryption), envelope auto-detection, log destinations
- * and reference counting. Test states are written byte by byte with a small
- * protobuf encoder below, independent of the library's decoder.
+ * and reference counting. Test states are written byte by byte with
+ * state_builder.h, independent of the library's decoder.
  * Usage: test_state_load CONFORMANCE_DIR */
 #define _POSIX_C_SOURCE 200809L
 #include <openssl/evp.h>
@@ -17,6 +17,7 @@
 #include "check.h"
 #include "confidence/confidence.h"
 #include "proto/confidence/flags/admin/v1/resolver.pb-c.h"
+#include "state_builder.h"
 
 static const char *g_dir;
 
@@ -41,145 +42,47 @@ static uint8_t *read_file(const char *rel, size_t *len)
   return buf;
 }
 
-/* ---- a minimal protobuf writer ----------------------------------------- */
-
-typedef struct wbuf {
-  uint8_t *p;
-  size_t len, cap;
-} wbuf;
-
-static void w_raw(wbuf *b, const void *data, size_t n)
-{
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n)
-      cap *= 2;
-    b->p = realloc(b->p, cap);
-    if (!b->p)
-      abort();
-    b->cap = cap;
-  }
-  if (n)
-    memcpy(b->p + b->len, data, n);
-  b->len += n;
-}
-
-static void w_varint(wbuf *b, uint64_t v)
-{
-  uint8_t tmp[10];
-  size_t n = 0;
-  do {
-    tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-    v >>= 7;
-  } while (v);
-  w_raw(b, tmp, n);
-}
-
-static void w_uint(wbuf *b, unsigned field, uint64_t v)
-{
-  w_varint(b, (uint64_t)field << 3);
-  w_varint(b, v);
-}
-
-static void w_bytes(wbuf *b, unsigned field, const void *data, size_t n)
-{
-  w_varint(b, (uint64_t)field << 3 | 2);
-  w_varint(b, n);
-  w_raw(b, data, n);
-}
-
-static void w_str(wbuf *b, unsigned field, const char *s) { w_bytes(b, field, s, strlen(s)); }
-
-/* Appends `sub` as a length-delimited field and frees it. */
-static void w_msg(wbuf *b, unsigned field, wbuf *sub)
-{
-  w_bytes(b, field, sub->p, sub->len);
-  free(sub->p);
-  memset(sub, 0, sizeof *sub);
-}
-
-/* ResolverState pieces (field numbers from spec 1.4). */
-
-/* Client "clients/c" with secret "s" (credential clients/c/credentials/k). */
-static void w_client(wbuf *state)
-{
-  wbuf c = {0}, cred = {0}, secret = {0};
-  w_str(&c, 1, "clients/c");
-  w_msg(state, 6, &c);
-  w_str(&cred, 1, "clients/c/credentials/k");
-  w_str(&secret, 1, "s");
-  w_msg(&cred, 3, &secret);
-  w_msg(state, 7, &cred);
-}
-
-/* flags/f for clients/c: variant flags/f/variants/v = {}, one rule on
- * `segment`, blank selector, full range. */
-static void w_flag(wbuf *state, const char *segment)
-{
-  wbuf f = {0}, var = {0}, val = {0}, rule = {0}, spec = {0}, as = {0}, va = {0}, br = {0};
-  w_str(&f, 1, "flags/f");
-  w_str(&var, 1, "flags/f/variants/v");
-  w_msg(&var, 2, &val); /* an empty, present Struct */
-  w_msg(&f, 3, &var);
-  w_uint(&f, 4, 1); /* ACTIVE */
-  w_str(&rule, 1, "flags/f/rules/r");
-  w_str(&rule, 2, segment);
-  w_uint(&rule, 11, 1);
-  w_uint(&spec, 1, 1000);
-  w_str(&as, 1, "a");
-  w_str(&va, 1, "flags/f/variants/v");
-  w_msg(&as, 2, &va);
-  w_uint(&br, 2, 1000);
-  w_msg(&as, 5, &br);
-  w_msg(&spec, 2, &as);
-  w_msg(&rule, 12, &spec);
-  w_msg(&f, 5, &rule);
-  w_str(&f, 12, "clients/c");
-  w_msg(state, 1, &f);
-}
+/* ---- state pieces beyond state_builder.h ------------------------------- */
 
 /* Criterion `c` = attribute x eq string "1". */
-static void w_criterion_x_eq_1(wbuf *targeting)
+static void criterion_x_eq_1(sb_buf *targeting)
 {
-  wbuf entry = {0}, crit = {0}, attr = {0}, eq = {0}, value = {0};
-  w_str(&value, 4, "1");
-  w_msg(&eq, 1, &value);
-  w_str(&attr, 1, "x");
-  w_msg(&attr, 2, &eq);
-  w_msg(&crit, 1, &attr);
-  w_str(&entry, 1, "c");
-  w_msg(&entry, 2, &crit);
-  w_msg(targeting, 1, &entry);
+  sb_buf entry = {0}, crit = {0}, attr = {0}, eq = {0}, value = {0};
+  sb_str(&value, 4, "1");
+  sb_msg(&eq, 1, &value);
+  sb_str(&attr, 1, "x");
+  sb_msg(&attr, 2, &eq);
+  sb_msg(&crit, 1, &attr);
+  sb_str(&entry, 1, "c");
+  sb_msg(&entry, 2, &crit);
+  sb_msg(targeting, 1, &entry);
 }
 
 /* Segment `name` whose expression is `nots` nested `not`s around ref c. */
-static void w_not_segment(wbuf *state, const char *name, int nots)
+static void not_segment(sb_buf *state, const char *name, int nots)
 {
-  wbuf e = {0};
-  w_str(&e, 1, "c");
+  sb_buf e = {0};
+  sb_str(&e, 1, "c");
   for (int i = 0; i < nots; i++) {
-    wbuf outer = {0};
-    w_msg(&outer, 2, &e);
+    sb_buf outer = {0};
+    sb_msg(&outer, 2, &e);
     e = outer;
   }
-  wbuf targeting = {0}, seg = {0};
-  w_criterion_x_eq_1(&targeting);
-  w_msg(&targeting, 2, &e);
-  w_str(&seg, 1, name);
-  w_msg(&seg, 2, &targeting);
-  w_msg(state, 2, &seg);
+  sb_buf targeting = {0}, seg = {0};
+  criterion_x_eq_1(&targeting);
+  sb_msg(&targeting, 2, &e);
+  sb_str(&seg, 1, name);
+  sb_msg(&seg, 2, &targeting);
+  sb_msg(state, 2, &seg);
 }
 
-/* A PackedBitset: gz != NULL -> gzipped_bitset, else full_bitset = full. */
-static void w_bitset(wbuf *state, const char *segment, const uint8_t *gz, size_t gz_len, int full)
+/* A PackedBitset with full_bitset = `full` instead of gzipped bits. */
+static void full_bitset(sb_buf *state, const char *segment, int full)
 {
-  wbuf b = {0};
-  w_str(&b, 1, segment);
-  if (gz)
-    w_bytes(&b, 2, gz, gz_len);
-  else
-    w_uint(&b, 3, (uint64_t)full);
-  w_msg(state, 5, &b);
+  sb_buf b = {0};
+  sb_str(&b, 1, segment);
+  sb_uint(&b, 3, (uint64_t)full);
+  sb_msg(state, 5, &b);
 }
 
 /* ---- loading helpers --------------------------------------------------- */
@@ -377,13 +280,13 @@ static int gunzip_rc(const uint8_t *in, size_t len, size_t *out_len)
 /* A state with a flag on segments/b and a gzipped bitset for it. */
 static int load_with_gz(const uint8_t *gz, size_t gz_len, confidence_state **out)
 {
-  wbuf s = {0};
-  w_client(&s);
-  w_flag(&s, "segments/b");
-  wbuf seg = {0};
-  w_str(&seg, 1, "segments/b");
-  w_msg(&s, 2, &seg);
-  w_bitset(&s, "segments/b", gz, gz_len, 0);
+  sb_buf s = {0};
+  sb_client(&s);
+  sb_flag(&s, "segments/b");
+  sb_buf seg = {0};
+  sb_str(&seg, 1, "segments/b");
+  sb_msg(&s, 2, &seg);
+  sb_bitset(&s, "segments/b", gz, gz_len);
   int rc = load(s.p, s.len, "acct", CONFIDENCE_STATE_FORMAT_RESOLVER_STATE, out);
   free(s.p);
   return rc;
@@ -414,10 +317,10 @@ static void test_bitsets(void)
 {
   /* full_bitset = false rejects the whole state; true is fine. */
   for (int full = 0; full <= 1; full++) {
-    wbuf s = {0};
-    w_client(&s);
-    w_flag(&s, "segments/b");
-    w_bitset(&s, "segments/b", NULL, 0, full);
+    sb_buf s = {0};
+    sb_client(&s);
+    sb_flag(&s, "segments/b");
+    full_bitset(&s, "segments/b", full);
     confidence_state *st;
     int rc = load(s.p, s.len, "acct", CONFIDENCE_STATE_FORMAT_RESOLVER_STATE, &st);
     CHECK(rc == (full ? 0 : CONFIDENCE_ESTATE));
@@ -599,10 +502,10 @@ static void test_nesting(void)
 {
   /* 50 nested `not`s load and evaluate; 51 invert. */
   for (int nots = 50; nots <= 51; nots++) {
-    wbuf s = {0};
-    w_client(&s);
-    w_flag(&s, "segments/deep");
-    w_not_segment(&s, "segments/deep", nots);
+    sb_buf s = {0};
+    sb_client(&s);
+    sb_flag(&s, "segments/deep");
+    not_segment(&s, "segments/deep", nots);
     confidence_state *st;
     CHECK(load(s.p, s.len, "acct", CONFIDENCE_STATE_FORMAT_RESOLVER_STATE, &st) == 0);
     CHECK(resolve_f(st, "1") == (nots % 2 ? CONFIDENCE_RESOLVE_REASON_NO_SEGMENT_MATCH : CONFIDENCE_RESOLVE_REASON_MATCH));
@@ -611,16 +514,16 @@ static void test_nesting(void)
     free(s.p);
   }
   /* 10,000 nested `not`s: refused with ELIMIT, no stack overflow. */
-  wbuf s = {0};
-  w_client(&s);
-  w_flag(&s, "segments/deep");
-  w_not_segment(&s, "segments/deep", 10000);
+  sb_buf s = {0};
+  sb_client(&s);
+  sb_flag(&s, "segments/deep");
+  not_segment(&s, "segments/deep", 10000);
   CHECK(load_rc(s.p, s.len, "acct", CONFIDENCE_STATE_FORMAT_RESOLVER_STATE) == CONFIDENCE_ELIMIT);
   CHECK(load_rc(s.p, s.len, "acct", CONFIDENCE_STATE_FORMAT_AUTO) == CONFIDENCE_ELIMIT);
   /* The same inside a ClientResolverState envelope. */
-  wbuf env = {0};
-  w_bytes(&env, 1, s.p, s.len);
-  w_str(&env, 2, "acct");
+  sb_buf env = {0};
+  sb_bytes(&env, 1, s.p, s.len);
+  sb_str(&env, 2, "acct");
   CHECK(load_rc(env.p, env.len, NULL, CONFIDENCE_STATE_FORMAT_CLIENT_RESOLVER_STATE) == CONFIDENCE_ELIMIT);
   int rc = load_rc(env.p, env.len, NULL, CONFIDENCE_STATE_FORMAT_AUTO);
   CHECK(rc == CONFIDENCE_ELIMIT || rc == CONFIDENCE_EPARSE);
@@ -628,52 +531,52 @@ static void test_nesting(void)
   free(s.p);
 
   /* A variant value nested 10,000 structs deep. */
-  wbuf v = {0};
-  w_uint(&v, 4, 1); /* bool_value: true */
+  sb_buf v = {0};
+  sb_uint(&v, 4, 1); /* bool_value: true */
   for (int i = 0; i < 10000; i++) {
-    wbuf entry = {0}, st = {0}, outer = {0};
-    w_str(&entry, 1, "k");
-    w_msg(&entry, 2, &v);
-    w_msg(&st, 1, &entry);
-    w_msg(&outer, 5, &st);
+    sb_buf entry = {0}, st = {0}, outer = {0};
+    sb_str(&entry, 1, "k");
+    sb_msg(&entry, 2, &v);
+    sb_msg(&st, 1, &entry);
+    sb_msg(&outer, 5, &st);
     v = outer;
   }
-  wbuf flag = {0}, var = {0}, state = {0};
+  sb_buf flag = {0}, var = {0}, state = {0};
   /* Variant.value is a Struct: unwrap the outermost Value into its Struct. */
-  wbuf top = {0};
-  wbuf entry = {0};
-  w_str(&entry, 1, "root");
-  w_msg(&entry, 2, &v);
-  w_msg(&top, 1, &entry);
-  w_str(&var, 1, "flags/f/variants/v");
-  w_msg(&var, 2, &top);
-  w_str(&flag, 1, "flags/f");
-  w_msg(&flag, 3, &var);
-  w_msg(&state, 1, &flag);
+  sb_buf top = {0};
+  sb_buf entry = {0};
+  sb_str(&entry, 1, "root");
+  sb_msg(&entry, 2, &v);
+  sb_msg(&top, 1, &entry);
+  sb_str(&var, 1, "flags/f/variants/v");
+  sb_msg(&var, 2, &top);
+  sb_str(&flag, 1, "flags/f");
+  sb_msg(&flag, 3, &var);
+  sb_msg(&state, 1, &flag);
   CHECK(load_rc(state.p, state.len, "acct", CONFIDENCE_STATE_FORMAT_RESOLVER_STATE) == CONFIDENCE_ELIMIT);
   free(state.p);
   memset(&state, 0, sizeof state);
 
   /* A targeting list value nested 10,000 deep. */
-  wbuf tv = {0};
-  w_str(&tv, 4, "leaf");
+  sb_buf tv = {0};
+  sb_str(&tv, 4, "leaf");
   for (int i = 0; i < 10000; i++) {
-    wbuf list = {0}, outer = {0};
-    w_msg(&list, 1, &tv);
-    w_msg(&outer, 8, &list);
+    sb_buf list = {0}, outer = {0};
+    sb_msg(&list, 1, &tv);
+    sb_msg(&outer, 8, &list);
     tv = outer;
   }
-  wbuf eq = {0}, attr = {0}, crit = {0}, centry = {0}, targeting = {0}, seg = {0};
-  w_msg(&eq, 1, &tv);
-  w_str(&attr, 1, "x");
-  w_msg(&attr, 2, &eq);
-  w_msg(&crit, 1, &attr);
-  w_str(&centry, 1, "c");
-  w_msg(&centry, 2, &crit);
-  w_msg(&targeting, 1, &centry);
-  w_str(&seg, 1, "segments/list");
-  w_msg(&seg, 2, &targeting);
-  w_msg(&state, 2, &seg);
+  sb_buf eq = {0}, attr = {0}, crit = {0}, centry = {0}, targeting = {0}, seg = {0};
+  sb_msg(&eq, 1, &tv);
+  sb_str(&attr, 1, "x");
+  sb_msg(&attr, 2, &eq);
+  sb_msg(&crit, 1, &attr);
+  sb_str(&centry, 1, "c");
+  sb_msg(&centry, 2, &crit);
+  sb_msg(&targeting, 1, &centry);
+  sb_str(&seg, 1, "segments/list");
+  sb_msg(&seg, 2, &targeting);
+  sb_msg(&state, 2, &seg);
   CHECK(load_rc(state.p, state.len, "acct", CONFIDENCE_STATE_FORMAT_RESOLVER_STATE) == CONFIDENCE_ELIMIT);
   free(state.p);
 }
@@ -681,20 +584,20 @@ static void test_nesting(void)
 /* ---- envelope and log destinations -------------------------------------- */
 
 /* ClientResolverState{state, account, log_destinations}; packed or not. */
-static wbuf envelope(const uint8_t *state, size_t len, const char *account, const int *dests, int n, int packed)
+static sb_buf envelope(const uint8_t *state, size_t len, const char *account, const int *dests, int n, int packed)
 {
-  wbuf env = {0};
-  w_bytes(&env, 1, state, len);
+  sb_buf env = {0};
+  sb_bytes(&env, 1, state, len);
   if (account)
-    w_str(&env, 2, account);
+    sb_str(&env, 2, account);
   if (n && packed) {
-    wbuf p = {0};
+    sb_buf p = {0};
     for (int i = 0; i < n; i++)
-      w_varint(&p, (uint64_t)dests[i]);
-    w_msg(&env, 4, &p);
+      sb_varint(&p, (uint64_t)dests[i]);
+    sb_msg(&env, 4, &p);
   } else {
     for (int i = 0; i < n; i++)
-      w_uint(&env, 4, (uint64_t)dests[i]);
+      sb_uint(&env, 4, (uint64_t)dests[i]);
   }
   return env;
 }
@@ -759,7 +662,7 @@ static void test_envelope(void)
    * (2 -> Cloudflare, anything else -> edge; only the first two count). */
   static const int d_cf_edge[] = {2, 1}, d_zero[] = {0}, d_three[] = {2, 2, 1}, d_unknown[] = {7, 2};
   for (int packed = 0; packed <= 1; packed++) {
-    wbuf env = envelope(pb, len, "test-account", d_cf_edge, 2, packed);
+    sb_buf env = envelope(pb, len, "test-account", d_cf_edge, 2, packed);
     CHECK(load(env.p, env.len, NULL, CONFIDENCE_STATE_FORMAT_AUTO, &st) == 0);
     CHECK_STR(confidence_state_account_id(st), "test-account");
     CHECK_STR(simple_flag_variant(st), "on");
@@ -774,7 +677,7 @@ static void test_envelope(void)
     confidence_state_unref(st);
     free(env.p);
   }
-  wbuf env = envelope(pb, len, "test-account", NULL, 0, 0);
+  sb_buf env = envelope(pb, len, "test-account", NULL, 0, 0);
   CHECK(load(env.p, env.len, NULL, CONFIDENCE_STATE_FORMAT_AUTO, &st) == 0);
   DESTS_ARE(st, 1, EDGE, 0);
   confidence_state_unref(st);
@@ -797,8 +700,8 @@ static void test_envelope(void)
   /* Unknown envelope fields are skipped (spec conventions): a newer CDN
    * envelope must still be recognised. */
   env = envelope(pb, len, "test-account", d_cf_edge, 2, 1);
-  w_str(&env, 3, "a field this version does not know");
-  w_uint(&env, 9, 5);
+  sb_str(&env, 3, "a field this version does not know");
+  sb_uint(&env, 9, 5);
   CHECK(load(env.p, env.len, NULL, CONFIDENCE_STATE_FORMAT_CLIENT_RESOLVER_STATE, &st) == 0);
   CHECK_STR(confidence_state_account_id(st), "test-account");
   DESTS_ARE(st, 2, CF, EDGE);

@@ -114,8 +114,8 @@ int main(int argc, char **argv)
   char sticky[4096], custom[4096];
   snprintf(sticky, sizeof sticky, "%s/%s", argv[2], STICKY_STATE);
   snprintf(custom, sizeof custom, "%s/%s", argv[2], CUSTOM_STATE);
-  CHECK(ts_start(&sticky_server, argv[1], sticky, "test-secret", ACCOUNT));
-  CHECK(ts_start(&custom_server, argv[1], custom, CUSTOM_SECRET, ACCOUNT));
+  CHECK(ts_start(&sticky_server, argv[1], sticky, &(ts_options){.secret = "test-secret", .account = ACCOUNT}));
+  CHECK(ts_start(&custom_server, argv[1], custom, &(ts_options){.secret = CUSTOM_SECRET, .account = ACCOUNT}));
   run_scenarios(&remote_kind, argv[2], "remote");
   test_backend_contents();
   test_faults(argv[2]);

@@ -20,11 +20,36 @@ typedef struct ts_server {
   int http, grpc;
 } ts_server;
 
-static bool ts_start(ts_server *s, const char *repo, const char *state, const char *secret, const char *account)
+/* Server arguments beyond the state; NULL fields are left to the server. */
+typedef struct ts_options {
+  const char *secret;         /* required */
+  const char *account;        /* for a raw ResolverState (default test-account) */
+  const char *encryption_key; /* hex; enables the encrypted CDN payload */
+  const char *ports_file;     /* the ports also go here, for client.py by hand */
+} ts_options;
+
+/* Appends `flag value` to an argument list when the value is set. */
+static void ts_arg(const char **argv, size_t *n, const char *flag, const char *value)
+{
+  if (value) {
+    argv[(*n)++] = flag;
+    argv[(*n)++] = value;
+  }
+}
+
+static bool ts_start(ts_server *s, const char *repo, const char *state, const ts_options *o)
 {
   char script[4200];
   snprintf(script, sizeof script, "%s/tools/testserver/server.py", repo);
   const char *py = getenv("CONFIDENCE_TEST_PYTHON") ? getenv("CONFIDENCE_TEST_PYTHON") : "python3";
+  const char *argv[16] = {py, script, "--state", state, "--secret", o->secret,
+                          "--max-lifetime", "300", "--exit-on-stdin-eof"};
+  size_t n = 9; /* the rest stays NULL, which ends the list */
+  ts_arg(argv, &n, "--account", o->account);
+  ts_arg(argv, &n, "--encryption-key", o->encryption_key);
+  ts_arg(argv, &n, "--ports-file", o->ports_file);
+  if (o->ports_file)
+    unlink(o->ports_file); /* client.py waits for it to appear: a stale one would mislead it */
   int in[2], out[2];
   if (pipe(in) || pipe(out))
     return false;
@@ -34,8 +59,7 @@ static bool ts_start(ts_server *s, const char *repo, const char *state, const ch
     dup2(out[1], 1);
     close(in[1]);
     close(out[0]);
-    execlp(py, py, script, "--state", state, "--secret", secret, "--account", account, "--max-lifetime", "300",
-           "--exit-on-stdin-eof", (char *)NULL);
+    execvp(py, (char *const *)argv);
     _exit(127);
   }
   close(in[0]);
