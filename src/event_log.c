@@ -242,6 +242,8 @@ int cf_event_log_ship(cf_event_log *log, const cf_event_sink *sink)
   return rc;
 }
 
+uint64_t cf_event_log_held(cf_event_log *log) { return atomic_load_explicit(&log->held, memory_order_relaxed); }
+
 void cf_event_log_stats(cf_event_log *log, confidence_event_stats *out)
 {
   pthread_mutex_lock(&log->ship_mu);

@@ -78,6 +78,9 @@ typedef struct cf_event_sink {
  * CONFIDENCE_ENETWORK. Serialised internally. */
 int cf_event_log_ship(cf_event_log *log, const cf_event_sink *sink);
 
+/* Events held (queued or in a kept batch); lock-free, unlike _stats, which
+ * waits for a send in flight. */
+uint64_t cf_event_log_held(cf_event_log *log);
 void cf_event_log_stats(cf_event_log *log, confidence_event_stats *out);
 
 #endif

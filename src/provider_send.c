@@ -207,12 +207,13 @@ int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadli
  * per-thread nice; failure is harmless). */
 static void lower_priority(void) { setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5); }
 
-/* Asks the sender to ship before its interval: sending early beats dropping. */
+/* Asks the sender to ship before its interval when the exposure or the
+ * event queue is half full: sending early beats dropping. */
 static void ship_early_if_half_full(confidence_provider *p)
 {
   cf_flag_log_stats ls;
   cf_flag_log_stats_get(p->flag_log, &ls);
-  if (ls.queued < p->max_queued / 2)
+  if (ls.queued < p->max_queued / 2 && !cf_provider_events_half_full(p))
     return;
   pthread_mutex_lock(&p->mu);
   if (!p->ship_soon) {

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools", "testserver"))
@@ -131,6 +132,24 @@ def test_ring_laps(args, srv):
     d.close()
 
 
+def test_early_send_at_half_full(args, srv):
+    # The driver's send interval is 10 minutes: only a queue half full
+    # (50 of a bound of 100) makes the sender publish before it.
+    srv.client.reset()
+    d = Driver(args, srv, 100)
+    time.sleep(0.5)  # past the sender's first, immediate round
+    d.ask("track 10 1")
+    time.sleep(1.0)
+    check(d.stats()["sent"] == 0, "below half the bound, events wait for the interval")
+    d.ask("track 50 1")
+    deadline = time.monotonic() + 10
+    while d.stats()["sent"] < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    s = d.stats()
+    check(s["sent"] == 60 and s["queued"] == 0 and identity(s), "half full: sent early, without a flush (%d)" % s["sent"])
+    d.close()
+
+
 def test_shutdown_and_reject(args, srv):
     srv.client.reset()
     d = Driver(args, srv, 100000)
@@ -193,7 +212,7 @@ def main():
     ap.add_argument("--state", required=True)
     args = ap.parse_args()
     with client.start(args.state, SECRET, account=ACCOUNT) as srv:
-        for test in (test_threads, test_sink_down, test_ring_laps, test_shutdown_and_reject, test_metrics):
+        for test in (test_threads, test_sink_down, test_ring_laps, test_early_send_at_half_full, test_shutdown_and_reject, test_metrics):
             test(args, srv)
     print("%d failed" % len(failures))
     return 1 if failures else 0
