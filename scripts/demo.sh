@@ -35,20 +35,15 @@ echo
 echo "== the Python Quick Start (pip install . into build/demo-venv), against the same backend"
 [[ -x build/demo-venv/bin/python ]] || python3 -m venv build/demo-venv
 build/demo-venv/bin/pip install -q --disable-pip-version-check openfeature-sdk . 2>&1 | grep -v '^WARNING: Location' || true
-CONFIDENCE_CDN_URL=http://127.0.0.1:$http CONFIDENCE_FLAG_LOG_URL=http://127.0.0.1:$grpc \
-  CONFIDENCE_EVENTS_URL=http://127.0.0.1:$grpc build/demo-venv/bin/python - <<'PY'
-from openfeature import api
-from openfeature.evaluation_context import EvaluationContext
-from confidence import ConfidenceProvider
-
-provider = ConfidenceProvider(client_secret="demo-client-secret")
-api.set_provider_and_wait(provider)
-client = api.get_client()
-context = EvaluationContext(targeting_key="user-123", attributes={"country": "US", "plan": "premium"})
-enabled = client.get_boolean_value("new-checkout.enabled", default_value=False, evaluation_context=context)
-print(f"Flag value: {enabled}")
-api.shutdown()
+# The README's own Quick Start block, with the demo's secret and flag.
+quick_start=$(python3 - README.md "$secret" <<'PY'
+import re, sys
+block = re.findall(r"```python\n(.*?)```", open(sys.argv[1]).read(), re.S)[0]
+print(block.replace("your-client-secret", sys.argv[2]).replace("test-flag.enabled", "new-checkout.enabled"))
 PY
+)
+CONFIDENCE_CDN_URL=http://127.0.0.1:$http CONFIDENCE_FLAG_LOG_URL=http://127.0.0.1:$grpc \
+  CONFIDENCE_EVENTS_URL=http://127.0.0.1:$grpc build/demo-venv/bin/python -c "$quick_start"
 
 echo
 echo "== the resolver CLI on the same state, for three users"

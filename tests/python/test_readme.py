@@ -12,10 +12,11 @@ import re
 from conftest import REPO, SECRET
 
 README = os.path.join(REPO, "..", "shared", "seed", "python-provider-README.md")
+OUR_README = os.path.join(REPO, "README.md")
 
 
-def blocks():
-    with open(README) as f:
+def blocks(path=README):
+    with open(path) as f:
         text = f.read()
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
@@ -62,4 +63,20 @@ def test_quick_start_answers_once_ready(endpoints):
     api.shutdown()
     stats = provider.get_stats()
     assert stats["exposures_sent"] == 1
+    assert endpoints.summary()["flag_assigned"] == 1
+
+
+def test_our_readme_quick_start(endpoints):
+    """This repository's README Quick Start, verbatim but for the secret and the flag
+    (and set_provider on openfeature-sdk 0.8.0, which the README's comment names)."""
+    from openfeature import api
+
+    code = adapt(blocks(OUR_README)[0])
+    if not hasattr(api, "set_provider_and_wait"):
+        code = code.replace("api.set_provider_and_wait(provider)", "api.set_provider(provider)")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    assert re.fullmatch(r"Flag value: (True|False)\n", out.getvalue()), out.getvalue()
+    # api.shutdown() sent the one exposure before returning.
     assert endpoints.summary()["flag_assigned"] == 1
