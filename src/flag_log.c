@@ -907,32 +907,49 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
     return true;
   }
   buf b = {0};
-  bool ok = true;
   bool has_content = log->ri.n_flags > 0 || log->ri.n_clients > 0 || log->count > 0;
-  ok = put_telemetry(log, &b);
-  size_t start = b.len;
-  while (ok && log->count > 0) {
-    event *ev = &log->ring[log->head];
+  bool ok = put_telemetry(log, &b);
+  /* Under the lock only the choice of events and their detaching: the
+   * copy into the request (up to 4 MiB) happens after, so the drainer,
+   * which adds every record under this lock, never waits for it. */
+  size_t n = 0, bytes = b.len;
+  while (ok && n < log->count) {
+    const event *ev = &log->ring[(log->head + n) % log->max_events];
     size_t sz = ev->len + varint_len(ev->len) + 1;
-    if (b.len + sz > BATCH_LIMIT && b.len > start)
+    if (bytes + sz > BATCH_LIMIT && n > 0)
       break;
-    ok = buf_field(&b, CF_WRITE_FIELD_FLAG_ASSIGNED, ev->bytes, ev->len);
-    if (!ok)
-      break;
-    out->n_events++;
-    out->n_applied += ev->applied;
-    free(ev->bytes);
-    log->head = (log->head + 1) % log->max_events;
-    log->count--;
+    bytes += sz;
+    n++;
   }
+  event *taken = n ? malloc(n * sizeof *taken) : NULL;
+  if (!taken)
+    n = 0; /* no memory to take them: they stay queued */
+  for (size_t i = 0; i < n; i++) {
+    taken[i] = log->ring[log->head];
+    log->head = (log->head + 1) % log->max_events;
+  }
+  log->count -= n;
   /* The window's counters are encoded after the lock is released: with
    * thousands of flags that takes a while, and the drainer must not wait. */
   resolve_info ri = log->ri;
   memset(&log->ri, 0, sizeof log->ri);
-  log->inflight_events = ok && has_content ? out->n_events : 0;
+  log->inflight_events = ok && has_content ? n : 0;
   pthread_mutex_unlock(&log->mu);
+  for (size_t i = 0; i < n; i++) {
+    ok = ok && buf_field(&b, CF_WRITE_FIELD_FLAG_ASSIGNED, taken[i].bytes, taken[i].len);
+    out->n_applied += taken[i].applied;
+    free(taken[i].bytes);
+  }
+  free(taken);
+  out->n_events = n;
   put_resolve_info(&b, &ri); /* out of memory loses the counters, not the events */
   clear_resolve_info(&ri);
+  if (!ok && n) { /* out of memory building the request: the taken events are lost, counted */
+    pthread_mutex_lock(&log->mu);
+    log->dropped += n;
+    log->inflight_events = 0;
+    pthread_mutex_unlock(&log->mu);
+  }
   if (!ok || !has_content) {
     /* A telemetry-only batch is not worth a request (as the Python provider). */
     free(b.p);

@@ -87,7 +87,8 @@ int confidence_provider_read_event_stats(const confidence_provider *p, confidenc
 
 bool cf_provider_events_half_full(const confidence_provider *p)
 {
-  return cf_event_log_held(p->ext->events) >= p->ext->max_queued_events / 2;
+  uint64_t held = cf_event_log_held(p->ext->events);
+  return held > 0 && held >= p->ext->max_queued_events / 2; /* > 0: a bound of 1 is not always half full */
 }
 
 int cf_provider_ship_events(confidence_provider *p, uint32_t timeout_ms, const cf_retry_policy *retry)

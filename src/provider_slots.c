@@ -151,8 +151,14 @@ uint64_t cf_slots_drain(confidence_provider *p)
     uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
     if (head - tail > most)
       most = head - tail;
-    for (; tail < head; tail++)
+    /* The space is handed back as it is consumed, not at the end: a long
+     * pass (thousands of records, the drainer short of CPU) would
+     * otherwise leave the producer a full ring until it ends. */
+    while (tail < head) {
       cf_flag_log_add(p->flag_log, &s->ring[tail % CF_SLOT_RING]);
+      if (++tail % 256 == 0)
+        atomic_store_explicit(&s->tail, tail, memory_order_release);
+    }
     atomic_store_explicit(&s->tail, tail, memory_order_release);
     uint64_t dropped = atomic_exchange(&s->dropped, 0);
     if (dropped)

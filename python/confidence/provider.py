@@ -4,7 +4,7 @@ Everything that resolves, syncs, logs exposures, tracks or stores runs in
 libconfidence (confidence._native); this module maps the OpenFeature
 interface onto it: arguments to options, contexts to value trees, C reasons
 and error codes to OpenFeature's, C events to provider events and C log
-lines to ``logging.getLogger("confidence")``.
+lines to the children of ``logging.getLogger("confidence")``.
 """
 
 import atexit
