@@ -242,7 +242,10 @@ int cf_event_log_ship(cf_event_log *log, const cf_event_sink *sink)
   return rc;
 }
 
-uint64_t cf_event_log_held(cf_event_log *log) { return atomic_load_explicit(&log->held, memory_order_relaxed); }
+bool cf_event_log_half_full(cf_event_log *log)
+{
+  return cf_half_full(atomic_load_explicit(&log->held, memory_order_relaxed), log->max_queued);
+}
 
 void cf_event_log_stats(cf_event_log *log, confidence_event_stats *out)
 {

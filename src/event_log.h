@@ -78,9 +78,9 @@ typedef struct cf_event_sink {
  * CONFIDENCE_ENETWORK. Serialised internally. */
 int cf_event_log_ship(cf_event_log *log, const cf_event_sink *sink);
 
-/* Events held (queued or in a kept batch); lock-free, unlike _stats, which
- * waits for a send in flight. */
-uint64_t cf_event_log_held(cf_event_log *log);
+/* True when half the bound is held (cf_half_full): time to send early.
+ * Lock-free, unlike _stats, which waits for a send in flight. */
+bool cf_event_log_half_full(cf_event_log *log);
 void cf_event_log_stats(cf_event_log *log, confidence_event_stats *out);
 
 #endif

@@ -28,8 +28,7 @@ int cf_provider_ext_init(confidence_provider *p, const confidence_provider_optio
   size_t n = x->events_url ? strlen(x->events_url) : 0;
   while (n > 0 && x->events_url[n - 1] == '/')
     x->events_url[--n] = '\0';
-  x->max_queued_events = o->max_queued_events ? o->max_queued_events : DEFAULT_MAX_QUEUED_EVENTS;
-  x->events = cf_event_log_new(x->max_queued_events);
+  x->events = cf_event_log_new(o->max_queued_events ? o->max_queued_events : DEFAULT_MAX_QUEUED_EVENTS);
   x->instance = atomic_fetch_add(&next_instance, 1);
   return x->events_url && x->events ? 0 : CONFIDENCE_ENOMEM;
 }
@@ -83,12 +82,6 @@ int confidence_provider_read_event_stats(const confidence_provider *p, confidenc
   memcpy(out, &s, EVENT_STATS_SIZES[version - 1]);
   out->version = version;
   return 0;
-}
-
-bool cf_provider_events_half_full(const confidence_provider *p)
-{
-  uint64_t held = cf_event_log_held(p->ext->events);
-  return held > 0 && held >= p->ext->max_queued_events / 2; /* > 0: a bound of 1 is not always half full */
 }
 
 int cf_provider_ship_events(confidence_provider *p, uint32_t timeout_ms, const cf_retry_policy *retry)

@@ -11,15 +11,11 @@ typedef struct cf_provider_ext {
   cf_event_log *events;
   char *events_url; /* gRPC base URL of the events service */
   unsigned instance; /* resolver_id label of the metrics */
-  uint32_t max_queued_events;
 } cf_provider_ext;
 
 /* From the (current-layout) options; 0 or CONFIDENCE_ENOMEM. */
 int cf_provider_ext_init(confidence_provider *p, const confidence_provider_options *o);
 void cf_provider_ext_free(confidence_provider *p);
-
-/* True when half the event queue's bound is taken: time to send early. */
-bool cf_provider_events_half_full(const confidence_provider *p);
 
 /* Publishes queued track events (sender thread, flush, shutdown) with the
  * flag logs' retry policy. Returns 0 or CONFIDENCE_ENETWORK. */

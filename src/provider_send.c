@@ -213,8 +213,7 @@ static void ship_early_if_half_full(confidence_provider *p)
 {
   cf_flag_log_stats ls;
   cf_flag_log_stats_get(p->flag_log, &ls);
-  bool exposures_half_full = ls.queued > 0 && ls.queued >= p->max_queued / 2;
-  if (!exposures_half_full && !cf_provider_events_half_full(p))
+  if (!cf_half_full(ls.queued, p->max_queued) && !cf_event_log_half_full(p->ext->events))
     return;
   pthread_mutex_lock(&p->mu);
   if (!p->ship_soon) {
