@@ -44,12 +44,11 @@ static uint8_t *read_file(const char *rel, size_t *len)
 
 /* ---- state pieces beyond state_builder.h ------------------------------- */
 
-/* Criterion `c` = attribute x eq string "1". */
-static void criterion_x_eq_1(sb_buf *targeting)
+/* Criterion `c` = attribute x eq `value` (a targeting Value, consumed). */
+static void criterion_x_eq(sb_buf *targeting, sb_buf *value)
 {
-  sb_buf entry = {0}, crit = {0}, attr = {0}, eq = {0}, value = {0};
-  sb_str(&value, 4, "1");
-  sb_msg(&eq, 1, &value);
+  sb_buf entry = {0}, crit = {0}, attr = {0}, eq = {0};
+  sb_msg(&eq, 1, value);
   sb_str(&attr, 1, "x");
   sb_msg(&attr, 2, &eq);
   sb_msg(&crit, 1, &attr);
@@ -68,8 +67,9 @@ static void not_segment(sb_buf *state, const char *name, int nots)
     sb_msg(&outer, 2, &e);
     e = outer;
   }
-  sb_buf targeting = {0}, seg = {0};
-  criterion_x_eq_1(&targeting);
+  sb_buf targeting = {0}, seg = {0}, one = {0};
+  sb_str(&one, 4, "1");
+  criterion_x_eq(&targeting, &one);
   sb_msg(&targeting, 2, &e);
   sb_str(&seg, 1, name);
   sb_msg(&seg, 2, &targeting);
@@ -566,14 +566,8 @@ static void test_nesting(void)
     sb_msg(&outer, 8, &list);
     tv = outer;
   }
-  sb_buf eq = {0}, attr = {0}, crit = {0}, centry = {0}, targeting = {0}, seg = {0};
-  sb_msg(&eq, 1, &tv);
-  sb_str(&attr, 1, "x");
-  sb_msg(&attr, 2, &eq);
-  sb_msg(&crit, 1, &attr);
-  sb_str(&centry, 1, "c");
-  sb_msg(&centry, 2, &crit);
-  sb_msg(&targeting, 1, &centry);
+  sb_buf targeting = {0}, seg = {0};
+  criterion_x_eq(&targeting, &tv);
   sb_str(&seg, 1, "segments/list");
   sb_msg(&seg, 2, &targeting);
   sb_msg(&state, 2, &seg);

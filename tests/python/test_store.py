@@ -85,6 +85,18 @@ def test_python_store_sticky_assignment():
     assert st["store_reads"] >= 2 and st["store_writes"] >= 1
 
 
+class SleepyStore(DictStore):
+    """Answers after `seconds`."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def read(self, ops):
+        time.sleep(self.seconds)
+        return super().read(ops)
+
+
 class RaisingStore:
     def read(self, ops):
         raise ConnectionError("backend on fire")
@@ -131,12 +143,7 @@ def test_real_sigint_during_slow_read():
     import os
     import signal
 
-    class Sleepy(DictStore):
-        def read(self, ops):
-            time.sleep(5)
-            return super().read(ops)
-
-    p = sticky_provider(Sleepy(), materialization_read_timeout=10)
+    p = sticky_provider(SleepyStore(5), materialization_read_timeout=10)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     t = time.monotonic()
@@ -147,12 +154,7 @@ def test_real_sigint_during_slow_read():
 
 
 def test_store_over_read_timeout_is_bounded():
-    class Sleepy(DictStore):
-        def read(self, ops):
-            time.sleep(0.5)
-            return super().read(ops)
-
-    p = sticky_provider(Sleepy(), materialization_read_timeout=0.1)
+    p = sticky_provider(SleepyStore(0.5), materialization_read_timeout=0.1)
     t = time.monotonic()
     d = p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u4", "SE"))
     assert d.error_code == ErrorCode.GENERAL and "timed out" in d.error_message
