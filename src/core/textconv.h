@@ -1,12 +1,18 @@
 /* Text <-> number/time/version conversions with the exact semantics of the
  * reference resolver (Rust f64 Display and FromStr, chrono timestamp parsing,
- * Confidence's semantic-version ordering). Locale-independent. */
+ * Confidence's semantic-version ordering). Locale-independent. One header
+ * for three files: number_text.c, time_text.c and version_text.c. */
 #ifndef CF_TEXTCONV_H
 #define CF_TEXTCONV_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ASCII only: isdigit() follows the locale. */
+static inline bool cf_is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* ---- number_text.c -------------------------------------------------------- */
 
 /* Enough for any double in positional notation ("-0.000...5e-324"). */
 #define CF_NUMBUF 400
@@ -20,6 +26,8 @@ bool cf_parse_f64(const char *s, size_t len, double *out);
 
 /* "true" -> true, "false" -> false, otherwise s == "TRUE". */
 bool cf_parse_bool(const char *s, size_t len);
+
+/* ---- time_text.c ---------------------------------------------------------- */
 
 /* A UTC instant as chrono exposes it: nanos may exceed 1e9 for a leap second. */
 typedef struct cf_time {
@@ -36,6 +44,8 @@ bool cf_parse_naive_date(const char *s, size_t len, cf_time *out);
 /* `%Y-%m-%dT%H:%M:%S` with optional `%.f`. */
 bool cf_parse_naive_datetime_t(const char *s, size_t len, cf_time *out);
 bool cf_parse_rfc3339(const char *s, size_t len, cf_time *out);
+
+/* ---- version_text.c ------------------------------------------------------- */
 
 /* Version tuple for range comparisons; invalid text gives 0.0.0.0. */
 void cf_parse_version(const char *s, size_t len, uint64_t out[4]);

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "event_log.h"
+#include "utf8.h"
 #include "util.h"
-#include "provider_internal.h"
 #include "value_internal.h"
 #include "wire.h"
 
@@ -89,7 +89,7 @@ static void end_msg(cf_wbuf *b, size_t start)
 
 static void put_string(cf_wbuf *b, uint32_t field, const char *s, size_t len)
 {
-  if (!cf_provider_utf8_ok(s, len))
+  if (!cf_utf8_valid(s, len))
     fail(b, CONFIDENCE_EINVAL);
   cf_wbuf_put_bytes_field(b, field, s, len);
 }
@@ -229,7 +229,7 @@ int cf_event_encode(const char *name, const confidence_value *context, const dou
       (data && data->type != CONFIDENCE_VALUE_STRUCT))
     return CONFIDENCE_EINVAL;
   size_t name_len = strlen(name);
-  if (!cf_provider_utf8_ok(name, name_len))
+  if (!cf_utf8_valid(name, name_len))
     return CONFIDENCE_EINVAL;
   put_tag(out, CF_EVENT_FIELD_DEFINITION, WT_LEN);
   put_varint(out, sizeof DEFINITION_PREFIX - 1 + name_len);

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "proto/confidence/flags/resolver/v1/types.pb-c.h"
 #include "provider_internal.h"
+#include "utf8.h"
 
 /* Latency is measured for one evaluation in this many, schemas derived
  * for one in SCHEMA_SAMPLE: both cost more than the resolve itself. */
@@ -222,32 +223,6 @@ static const confidence_value *strip_skip_apply(const confidence_value *ctx, boo
 
 #define UTF8_MAX_DEPTH 64
 
-static bool utf8_ok(const char *s, size_t len)
-{
-  const unsigned char *p = (const unsigned char *)s, *end = p + len;
-  while (p < end) {
-    if (*p < 0x80) {
-      p++;
-      continue;
-    }
-    size_t n = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-    if (n == 0 || (size_t)(end - p) < n)
-      return false;
-    uint32_t c = *p & (0x7F >> n);
-    for (size_t i = 1; i < n; i++) {
-      if ((p[i] & 0xC0) != 0x80)
-        return false;
-      c = c << 6 | (p[i] & 0x3F);
-    }
-    /* overlong forms, surrogates and values past U+10FFFF */
-    if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
-        (c >= 0xD800 && c <= 0xDFFF))
-      return false;
-    p += n;
-  }
-  return true;
-}
-
 /* True when every key and string in the context is valid UTF-8. A walk
  * with a fixed stack (no allocation); deeper nesting counts as invalid. */
 static bool context_utf8_ok(const confidence_value *ctx)
@@ -263,7 +238,7 @@ static bool context_utf8_ok(const confidence_value *ctx)
     const confidence_value *v = f->v, *child = NULL;
     if (v->type == CONFIDENCE_VALUE_STRUCT && f->next < v->u.obj.n) {
       const cf_field *fl = &v->u.obj.fields[f->next++];
-      if (!utf8_ok(fl->key, fl->key_len))
+      if (!cf_utf8_valid(fl->key, fl->key_len))
         return false;
       child = fl->value;
     } else if (v->type == CONFIDENCE_VALUE_LIST && f->next < v->u.list.n) {
@@ -274,7 +249,7 @@ static bool context_utf8_ok(const confidence_value *ctx)
     }
     if (!child)
       continue;
-    if (child->type == CONFIDENCE_VALUE_STRING && !utf8_ok(child->u.s.ptr, child->u.s.len))
+    if (child->type == CONFIDENCE_VALUE_STRING && !cf_utf8_valid(child->u.s.ptr, child->u.s.len))
       return false;
     if (child->type == CONFIDENCE_VALUE_STRUCT || child->type == CONFIDENCE_VALUE_LIST) {
       if (depth == UTF8_MAX_DEPTH)
@@ -615,8 +590,6 @@ confidence_value *confidence_provider_get_object(confidence_provider *p, const c
 }
 
 /* ---- hooks for tracking and all-flags (issue 10; provider_internal.h) ---- */
-
-bool cf_provider_utf8_ok(const char *s, size_t len) { return utf8_ok(s, len); }
 
 int cf_provider_eval_context(const confidence_value *context, const confidence_value **ctx_out, bool *skip_apply,
                              void **to_free)

@@ -178,8 +178,6 @@ void *cf_provider_drain_main(void *arg);
 void *cf_provider_send_main(void *arg);
 
 /* ---- provider_eval.c: hooks for tracking and all-flags (issue 10) ---- */
-/* True when s[0..len) is valid UTF-8 (what Confidence accepts). */
-bool cf_provider_utf8_ok(const char *s, size_t len);
 /* The getters' context handling: NULL or a struct of valid UTF-8, else
  * CONFIDENCE_EINVAL. *ctx_out is the context to resolve with (without
  * "_confidence_skip_apply"; release *to_free with cf_provider_free_context_view),
