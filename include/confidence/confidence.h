@@ -12,6 +12,6 @@
 #include "tracking.h"
 #include "metrics.h"
 #include "all_flags.h"
-#include "store.h" /* issue 11: materialization stores */
+#include "store.h" /* materialization stores */
 
 #endif

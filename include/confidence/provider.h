@@ -100,7 +100,7 @@ typedef struct confidence_provider_options {
   /* ---- version 3 (tracking: confidence/tracking.h) ---- */
   const char *events_grpc_url;      /* NULL: https://edge-grpc.spotify.com; http://host:port speaks h2c */
   uint32_t max_queued_events;       /* 0: 100000 track events waiting to be sent */
-  /* ---- version 4 (materializations: confidence/store.h, docs/materializations.md; issue 11) ---- */
+  /* ---- version 4 (materializations: confidence/store.h, docs/materializations.md) ---- */
   /* A store (confidence/sys/store.h) for flags that need sticky assignments
    * or materialized segments; the provider takes it (calls its free). NULL
    * and use_remote_materialization_store 0: such flags return the default

@@ -1,15 +1,11 @@
-/* Small helpers every module uses: the one growable array, the one
- * check of a versioned struct's version and the one half-full rule. */
+/* Small helpers every module uses: the one growable array and the one
+ * check of a versioned struct's version. */
 #ifndef CF_UTIL_H
 #define CF_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* When a queue holding `n` of `bound` should be sent early; never when
- * empty, so that a bound of 1 is not always half full. */
-static inline bool cf_half_full(uint64_t n, uint64_t bound) { return n > 0 && n >= bound / 2; }
 
 /* Grows *items (elements of `elem` bytes, capacity *cap) to hold `need`,
  * doubling from 8. Returns 0 or CONFIDENCE_ENOMEM (the array is kept). */

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "confidence/version.h"
 #include "event_log.h"
+#include "queue_policy.h"
 #include "util.h"
 #include "wire.h"
 

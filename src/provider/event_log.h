@@ -1,4 +1,4 @@
-/* Track events (issue 10): the Confidence event a track call builds, the
+/* Track events: the Confidence event a track call builds, the
  * bounded lock-free queue it waits in, and the PublishEventsRequest
  * batches the sender thread publishes. Field numbers are those of
  * confidence.events.v1 (types.proto / api.proto). */
@@ -11,6 +11,7 @@
 
 #include "confidence/tracking.h"
 #include "net.h"
+#include "wbuf.h"
 
 /* Deepest value nesting an event payload may hold (the backend's protobuf
  * decoders stop at 100 message levels; each value level costs three). */
@@ -32,14 +33,6 @@ enum cf_publish_field { /* confidence.events.v1.PublishEventsRequest */
 };
 enum cf_publish_response_field { CF_PUBLISH_RESPONSE_FIELD_ERRORS = 1 };
 
-/* A growable byte buffer; `err` holds the first failure (CONFIDENCE_E*):
- * later writes are ignored. `limit` 0: no size limit. */
-typedef struct cf_wbuf {
-  uint8_t *p;
-  size_t n, cap, limit;
-  int err;
-} cf_wbuf;
-
 /* Encodes the Event of one track call into *out (out->p malloc'd):
  * definition "eventDefinitions/<name>", payload = data's fields, then
  * "context" and "value" overriding them, event time `time_ns` (wall
@@ -48,11 +41,6 @@ typedef struct cf_wbuf {
  * CONFIDENCE_ENOMEM. */
 int cf_event_encode(const char *name, const confidence_value *context, const double *value,
                     const confidence_value *data, int64_t time_ns, cf_wbuf *out);
-
-/* Appends google.protobuf.Timestamp{seconds, nanos} as field `field`. */
-void cf_wbuf_put_timestamp(cf_wbuf *b, uint32_t field, int64_t time_ns);
-void cf_wbuf_put_bytes_field(cf_wbuf *b, uint32_t field, const void *s, size_t len);
-void cf_wbuf_put_raw(cf_wbuf *b, const void *s, size_t len);
 
 typedef struct cf_event_log cf_event_log;
 
@@ -78,7 +66,7 @@ typedef struct cf_event_sink {
  * CONFIDENCE_ENETWORK. Serialised internally. */
 int cf_event_log_ship(cf_event_log *log, const cf_event_sink *sink);
 
-/* True when half the bound is held (cf_half_full): time to send early.
+/* True when half the bound is held (queue_policy.h): time to send early.
  * Lock-free, unlike _stats, which waits for a send in flight. */
 bool cf_event_log_half_full(cf_event_log *log);
 void cf_event_log_stats(cf_event_log *log, confidence_event_stats *out);

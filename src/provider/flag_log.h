@@ -118,7 +118,4 @@ typedef struct cf_flag_log_stats {
 } cf_flag_log_stats;
 void cf_flag_log_stats_get(cf_flag_log *log, cf_flag_log_stats *out);
 
-/* Telemetry histogram bucket of a latency in µs (§4.5). */
-int cf_latency_bucket(uint32_t us);
-
 #endif

@@ -4,7 +4,6 @@
  * families are written as Confidence's resolver writes them
  * (RESOLVER_SPEC §4.9); the rest follow Prometheus naming. */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +13,9 @@
 #include "confidence/metrics.h"
 #include "confidence/tracking.h"
 #include "error.h"
-#include "event_log.h"
 #include "provider_internal.h"
 #include "util.h"
-
-#define LN_RATIO 0.12792139405522476 /* ln(10) / 18 */
+#include "wbuf.h"
 
 static const size_t OPTIONS_SIZES[CONFIDENCE_METRICS_OPTIONS_VERSION] = {sizeof(confidence_metrics_options)};
 
@@ -27,36 +24,6 @@ static const char *const REASON_NAMES[CF_METRIC_REASONS] = {
     "RESOLVE_REASON_NO_TREATMENT_MATCH", "RESOLVE_REASON_FLAG_ARCHIVED", "RESOLVE_REASON_TARGETING_KEY_ERROR",
     "RESOLVE_REASON_ERROR", "RESOLVE_REASON_UNRECOGNIZED_TARGETING_RULE",
     "RESOLVE_REASON_MATERIALIZATION_NOT_SUPPORTED", "RESOLVE_REASON_TYPE_MISMATCH", "RESOLVE_REASON_FLAG_NOT_FOUND"};
-
-void cf_slot_metrics_count(cf_slot_metrics *m, int reason, uint32_t latency_us)
-{
-  /* Confidence's telemetry folds unknown reasons into UNSPECIFIED. */
-  cf_metric_bump(&m->reasons[reason >= 0 && reason < CF_METRIC_REASONS ? reason : 0], 1);
-  if (latency_us == UINT32_MAX)
-    return;
-  cf_metric_bump(&m->buckets[cf_latency_bucket(latency_us)], 1);
-  cf_metric_bump(&m->latency_sum, latency_us);
-  cf_metric_bump(&m->latency_count, 1);
-}
-
-/* The slots' counters, summed. */
-typedef struct totals {
-  uint64_t reasons[CF_METRIC_REASONS], buckets[CF_METRIC_BUCKETS], sum, count;
-} totals;
-
-static void sum_slots(confidence_provider *p, totals *t)
-{
-  memset(t, 0, sizeof *t);
-  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
-    const cf_slot_metrics *m = &s->metrics;
-    for (int i = 0; i < CF_METRIC_REASONS; i++)
-      t->reasons[i] += atomic_load_explicit(&m->reasons[i], memory_order_relaxed);
-    for (int i = 0; i < CF_METRIC_BUCKETS; i++)
-      t->buckets[i] += atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
-    t->sum += atomic_load_explicit(&m->latency_sum, memory_order_relaxed);
-    t->count += atomic_load_explicit(&m->latency_count, memory_order_relaxed);
-  }
-}
 
 typedef struct out {
   cf_wbuf b;
@@ -92,16 +59,17 @@ static void rust_exp(double v, char out_s[48])
 
 static const char *suffix(const out *o) { return o->om ? ".0" : ""; }
 
-static void put_histogram(out *o, const totals *t, uint32_t bpd)
+static void put_histogram(out *o, const cf_metric_totals *t, uint32_t bpd)
 {
-  if (t->count == 0)
+  if (t->latency_count == 0)
     return;
   const char *m = "confidence_resolve_latency_microseconds";
   put(o, "# HELP %s Latency of flag resolve operations in microseconds.\n# TYPE %s histogram\n", m, m);
-  bpd = bpd == 0 ? 18 : bpd > 18 ? 18 : bpd;
-  uint32_t stride = (18 + bpd - 1) / bpd;
+  const uint32_t native = CF_LATENCY_BUCKETS_PER_DECADE;
+  bpd = bpd == 0 ? native : bpd > native ? native : bpd;
+  uint32_t stride = (native + bpd - 1) / bpd;
   uint64_t cum = 0;
-  for (uint32_t i = 0, next = stride - 1; i < CF_METRIC_BUCKETS; i++) {
+  for (uint32_t i = 0, next = stride - 1; i < CF_LATENCY_BUCKETS; i++) {
     cum += t->buckets[i];
     if (i != next)
       continue;
@@ -109,15 +77,16 @@ static void put_histogram(out *o, const totals *t, uint32_t bpd)
     if (cum == 0)
       continue;
     char le[48];
-    rust_exp(exp((double)(i + 1) * LN_RATIO), le);
+    rust_exp(cf_latency_bucket_upper(i), le);
     put(o, "%s_bucket{resolver_id=\"%s\",le=\"%s\"} %llu%s\n", m, o->id, le, (unsigned long long)cum, suffix(o));
   }
-  put(o, "%s_bucket{resolver_id=\"%s\",le=\"+Inf\"} %llu%s\n", m, o->id, (unsigned long long)t->count, suffix(o));
-  put(o, "%s_sum{resolver_id=\"%s\"} %llu%s\n", m, o->id, (unsigned long long)t->sum, suffix(o));
-  put(o, "%s_count{resolver_id=\"%s\"} %llu%s\n", m, o->id, (unsigned long long)t->count, suffix(o));
+  put(o, "%s_bucket{resolver_id=\"%s\",le=\"+Inf\"} %llu%s\n", m, o->id, (unsigned long long)t->latency_count,
+      suffix(o));
+  put(o, "%s_sum{resolver_id=\"%s\"} %llu%s\n", m, o->id, (unsigned long long)t->latency_sum, suffix(o));
+  put(o, "%s_count{resolver_id=\"%s\"} %llu%s\n", m, o->id, (unsigned long long)t->latency_count, suffix(o));
 }
 
-static void put_resolves(out *o, const totals *t)
+static void put_resolves(out *o, const cf_metric_totals *t)
 {
   bool any = false;
   for (int i = 0; i < CF_METRIC_REASONS; i++)
@@ -231,10 +200,10 @@ int confidence_provider_metrics(confidence_provider *p, const confidence_metrics
   if (opts.instance)
     escape_label(opts.instance, id, sizeof id);
   else
-    snprintf(id, sizeof id, "%u", p->ext->instance);
+    snprintf(id, sizeof id, "%u", p->instance);
   out o = {{0}, opts.openmetrics != 0, id};
-  totals t;
-  sum_slots(p, &t);
+  cf_metric_totals t;
+  cf_slots_sum_metrics(p, &t);
   confidence_provider_stats s = CONFIDENCE_PROVIDER_STATS_INIT;
   confidence_event_stats e = CONFIDENCE_EVENT_STATS_INIT;
   confidence_provider_read_stats(p, &s);

@@ -23,12 +23,15 @@
 /* Sizes of each published version of the versioned structs (docs/api.md). */
 static const size_t OPTIONS_SIZES[CONFIDENCE_PROVIDER_OPTIONS_VERSION] = {
     offsetof(confidence_provider_options, disable_apply_dedup),
-    offsetof(confidence_provider_options, events_grpc_url), /* v3: tracking (issue 10) */
-    offsetof(confidence_provider_options, materialization_store), /* v4: stores (issue 11) */
+    offsetof(confidence_provider_options, events_grpc_url), /* v3: tracking */
+    offsetof(confidence_provider_options, materialization_store), /* v4: materialization stores */
     offsetof(confidence_provider_options, state_memory_budget_bytes), /* v5: state budget */
     sizeof(confidence_provider_options)};
 static const size_t STATS_SIZES[CONFIDENCE_PROVIDER_STATS_VERSION] = {
     offsetof(confidence_provider_stats, exposures_deduplicated), sizeof(confidence_provider_stats)};
+
+/* The next provider's resolver_id label (metrics). */
+static _Atomic unsigned next_instance;
 
 /* What shutdown may take beyond its timeout: the sender notices an
  * abandoned exchange within the transport's poll (20 ms for libcurl). */
@@ -132,13 +135,13 @@ static int validate(const confidence_provider_options *o)
     if (!o->transport->exchange || !o->transport->free_response)
       return cf_error(CONFIDENCE_EINVAL, "transport needs exchange and free_response");
   }
-  return cf_provider_store_validate(o); /* issue 11: materialization store (provider_store.c) */
+  return cf_provider_store_validate(o); /* materialization store (provider_store.c) */
 }
 
 static void free_config(confidence_provider *p)
 {
-  cf_provider_ext_free(p); /* tracking (issue 10, provider_ext.c) */
-  cf_provider_store_free(p); /* materialization store (issue 11, provider_store.c) */
+  cf_provider_tracking_free(p); /* provider_tracking.c */
+  cf_provider_store_free(p);    /* provider_store.c */
   cf_flag_log_free(p->flag_log);
   free(p->secret);
   free(p->encryption_key);
@@ -225,11 +228,12 @@ int confidence_provider_new(const confidence_provider_options *user_opts, confid
   if (!p)
     return cf_error(CONFIDENCE_ENOMEM, "out of memory");
   p->transport = opts.transport ? opts.transport : confidence_transport_curl();
-  if (cf_provider_store_init(p, &opts) != 0 /* issue 11: first, so a taken store is freed below */ ||
-      !copy_config(p, &opts) || cf_slots_init(p) != 0 || cf_provider_ext_init(p, &opts) != 0 /* issue 10 */) {
+  if (cf_provider_store_init(p, &opts) != 0 /* first, so a taken store is freed below */ ||
+      !copy_config(p, &opts) || cf_slots_init(p) != 0 || cf_provider_tracking_init(p, &opts) != 0) {
     free_config(p);
     return cf_error(CONFIDENCE_ENOMEM, "out of memory");
   }
+  p->instance = atomic_fetch_add(&next_instance, 1);
   cf_provider_init_locks(p);
   atomic_store(&p->send_abort_at, CF_NO_DEADLINE);
   cf_fork_register(p);

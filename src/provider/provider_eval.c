@@ -318,7 +318,7 @@ static void record(confidence_provider *p, cf_slot *slot, const confidence_resol
     int64_t us = (cf_clock_mono_ns() - started_ns) / 1000;
     e.latency_us = us < 0 ? 0 : (us > (int64_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)us);
   }
-  cf_slot_metrics_count(&slot->metrics, telemetry_reason, e.latency_us); /* issue 10: metrics */
+  cf_slot_metrics_count(&slot->metrics, telemetry_reason, e.latency_us); /* metrics */
   if (!ring_push(slot, &e)) {
     free(e.fts);
     cf_schema_free(e.schema);
@@ -432,12 +432,12 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
   req.flags = flags;
   req.flag_count = 1;
   req.context = ctx;
-  /* issue 11: with a materialization store, discover -> read -> resume -> write (provider_store.c) */
+  /* with a materialization store, discover -> read -> resume -> write (provider_store.c) */
   char store_msg[CF_STORE_MSG];
   int rc = p->store ? cf_provider_store_resolve(p, st, &req, slot->res, store_msg) : confidence_resolve(st, &req, slot->res);
   const confidence_resolved_flag *f = rc == 0 ? confidence_resolve_result_flag_at(slot->res, 0) : NULL;
   int telemetry_reason = CONFIDENCE_RESOLVE_REASON_UNSPECIFIED;
-  if (rc == CF_STORE_FAILED) { /* issue 11: the store failed or timed out */
+  if (rc == CF_STORE_FAILED) { /* the store failed or timed out */
     fail(o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", store_msg, "");
   } else if (rc != 0) {
     /* The resolver's message for an unknown secret shows some of its
@@ -589,7 +589,7 @@ confidence_value *confidence_provider_get_object(confidence_provider *p, const c
   return default_value ? confidence_value_copy(default_value) : NULL;
 }
 
-/* ---- hooks for tracking and all-flags (issue 10; provider_internal.h) ---- */
+/* ---- hooks for tracking and all-flags (provider_internal.h) ---- */
 
 int cf_provider_eval_context(const confidence_value *context, const confidence_value **ctx_out, bool *skip_apply,
                              void **to_free)

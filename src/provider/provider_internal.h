@@ -1,10 +1,27 @@
-/* Provider internals, shared by its modules:
- *   provider.c        options, lifecycle (new/start/flush/shutdown/free), stats
- *   provider_slots.c  per-thread slots, hazard pointers, retired states
- *   provider_sync.c   bootstrap and the sync thread (CDN -> state swap)
- *   provider_send.c   the drainer and sender threads (exposure delivery)
- *   provider_eval.c   the evaluation path (typed getters)
- *   provider_fork.c   fork handlers (the child's provider keeps working)
+/* Provider internals, shared by its modules. The provider:
+ *   provider.c          options, lifecycle (new/start/flush/shutdown/free), stats
+ *   provider_slots.c    per-thread slots, hazard pointers, retired states, slot metrics
+ *   provider_sync.c     bootstrap and the sync thread (CDN -> state swap)
+ *   provider_send.c     the drainer and sender threads (exposure and event delivery)
+ *   provider_eval.c     the evaluation path (typed getters)
+ *   provider_all.c      all-flags evaluation (value tree and JSON)
+ *   provider_tracking.c track calls, event stats, shipping track events
+ *   provider_store.c    the materialization store around the core's store loop
+ *   provider_fork.c     fork handlers (the child's provider keeps working)
+ *   metrics.c           confidence_provider_metrics (Prometheus / OpenMetrics text)
+ * and the parts it drives:
+ *   flag_log.c          exposure queue, per-window resolve counters, schemas, telemetry
+ *   flag_log_batch.c    WriteFlagLogsRequest batch assembly
+ *   apply_dedup.c       apply dedup (one exposure per window)
+ *   context_schema.c    evaluation-context schemas for resolve analytics
+ *   latency_histogram.c the telemetry's resolve-latency buckets
+ *   event_log.c         the bounded track-event queue and PublishEvents batches
+ *   event_wire.c        a track call's event in protobuf wire format
+ *   wbuf.c              the growable write buffer and its protobuf writes
+ *   queue_policy.h      when a send queue is sent early
+ *   net.c               CDN downloads, gRPC calls and POSTs over a transport
+ *   transport_curl.c    the built-in libcurl transport
+ *   store_remote.c      Confidence's remote materialization store (gRPC)
  *
  * Lock-free state access uses hazard pointers: an evaluating thread
  * publishes the state it reads in its own slot, and a replaced state is
@@ -19,10 +36,12 @@
 #include "confidence/provider.h"
 #include "confidence/sys/transport.h"
 #include "flag_log.h"
-#include "slot_metrics.h" /* issue 10: per-thread metric counters */
-#include "provider_ext.h" /* issue 10: tracking */
-#include "provider_store.h" /* issue 11: materialization stores */
+#include "net.h"
+#include "provider_store.h"
+#include "slot_metrics.h"
 #include "util.h"
+
+typedef struct cf_event_log cf_event_log; /* event_log.h */
 
 /* Exposure records one evaluating thread can queue between drains. */
 #define CF_SLOT_RING 8192
@@ -40,7 +59,7 @@ typedef struct cf_slot {
   cf_exposure *ring;
   confidence_resolve_result *res;
   struct cf_slot *next;
-  cf_slot_metrics metrics; /* issue 10: written by the owner thread only (slot_metrics.h) */
+  cf_slot_metrics metrics; /* written by the owner thread only (slot_metrics.h) */
 } cf_slot;
 
 typedef struct cf_retired {
@@ -75,8 +94,10 @@ struct confidence_provider {
   _Atomic(cf_slot *) slots;
 
   cf_flag_log *flag_log;
-  cf_provider_ext *ext; /* issue 10: tracking, metrics (provider_ext.h) */
-  cf_store_ctx *store;  /* issue 11: materialization store or NULL (provider_store.h) */
+  cf_event_log *events; /* track events (provider_tracking.c) */
+  char *events_url;      /* gRPC base URL of the events service */
+  unsigned instance;     /* resolver_id label of the metrics */
+  cf_store_ctx *store;   /* materialization store or NULL (provider_store.h) */
   /* Shutdown abandons network exchanges in flight: CDN requests at once,
    * flag-log sends at its deadline (a cf_clock_ms() value). */
   _Atomic int abort_sync;
@@ -122,6 +143,14 @@ void cf_provider_init_locks(confidence_provider *p);
  * (attempts and backoff) before it is given up and later resent. */
 uint32_t cf_provider_delivery_deadline_ms(const confidence_provider *p);
 
+/* ---- provider_tracking.c ---- */
+/* The event queue and events URL from the options; 0 or CONFIDENCE_ENOMEM. */
+int cf_provider_tracking_init(confidence_provider *p, const confidence_provider_options *o);
+void cf_provider_tracking_free(confidence_provider *p);
+/* Publishes queued track events (sender thread, flush, shutdown) with the
+ * flag logs' retry policy. Returns 0 or CONFIDENCE_ENETWORK. */
+int cf_provider_ship_events(confidence_provider *p, uint32_t timeout_ms, const cf_retry_policy *retry);
+
 /* ---- provider_fork.c ---- */
 /* Registers a provider with the fork handlers (installed on first use) and
  * unregisters it. */
@@ -144,6 +173,8 @@ bool cf_slots_hold(confidence_provider *p, const confidence_state *st);
 uint64_t cf_slots_drain(confidence_provider *p);
 void cf_slots_read_counters(confidence_provider *p, uint64_t *evaluations, uint64_t *ring_drops,
                             uint64_t *counts_dropped);
+/* The slots' resolve counters and latency histogram, summed (metrics). */
+void cf_slots_sum_metrics(confidence_provider *p, cf_metric_totals *out);
 /* Hands a replaced state to reclamation (`quiescent`: no reader can hold it). */
 void cf_retire_state(confidence_provider *p, confidence_state *st, bool quiescent);
 /* Frees retired states seen unread at the previous call (rings drained since). */
@@ -177,7 +208,7 @@ int cf_provider_send_aborted(void *provider);
 void *cf_provider_drain_main(void *arg);
 void *cf_provider_send_main(void *arg);
 
-/* ---- provider_eval.c: hooks for tracking and all-flags (issue 10) ---- */
+/* ---- provider_eval.c: hooks for tracking and all-flags ---- */
 /* The getters' context handling: NULL or a struct of valid UTF-8, else
  * CONFIDENCE_EINVAL. *ctx_out is the context to resolve with (without
  * "_confidence_skip_apply"; release *to_free with cf_provider_free_context_view),

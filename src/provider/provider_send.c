@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "event_log.h"
 #include "net.h"
 #include "provider_internal.h"
+#include "queue_policy.h"
 #include "wire.h"
 
 #define LOG_METHOD "/confidence.flags.resolver.v1.InternalFlagLoggerService/ClientWriteFlagLogs"
@@ -174,8 +176,8 @@ static int ship_locked(confidence_provider *p, uint32_t timeout_ms, int64_t dead
   return 0;
 }
 
-/* Issue 10: publishes track events (provider_ext.c) with the flag logs'
- * retry policy and delivery deadline. */
+/* Publishes track events (provider_tracking.c) with the flag logs' retry
+ * policy and delivery deadline. */
 static int ship_events(confidence_provider *p, int64_t deadline_ms)
 {
   retry_clock clock = {p, deadline_ms};
@@ -196,7 +198,7 @@ int cf_provider_ship(confidence_provider *p, uint32_t timeout_ms, int64_t deadli
   }
   cf_net_set_abort(cf_provider_send_aborted, p);
   int rc = ship_locked(p, timeout_ms, deadline_ms, from_thread);
-  int events_rc = ship_events(p, deadline_ms); /* issue 10: track events ride with every ship */
+  int events_rc = ship_events(p, deadline_ms); /* track events ride with every ship */
   rc = rc ? rc : events_rc;
   cf_net_set_abort(NULL, NULL);
   pthread_mutex_unlock(&p->ship_mu);
@@ -213,7 +215,7 @@ static void ship_early_if_half_full(confidence_provider *p)
 {
   cf_flag_log_stats ls;
   cf_flag_log_stats_get(p->flag_log, &ls);
-  if (!cf_half_full(ls.queued, p->max_queued) && !cf_event_log_half_full(p->ext->events))
+  if (!cf_half_full(ls.queued, p->max_queued) && !cf_event_log_half_full(p->events))
     return;
   pthread_mutex_lock(&p->mu);
   if (!p->ship_soon) {

@@ -181,6 +181,33 @@ void cf_slots_read_counters(confidence_provider *p, uint64_t *evaluations, uint6
   }
 }
 
+/* ---- per-thread metrics (slot_metrics.h) -------------------------------------- */
+
+void cf_slot_metrics_count(cf_slot_metrics *m, int reason, uint32_t latency_us)
+{
+  /* Confidence's telemetry folds unknown reasons into UNSPECIFIED. */
+  cf_metric_bump(&m->reasons[reason >= 0 && reason < CF_METRIC_REASONS ? reason : 0], 1);
+  if (latency_us == UINT32_MAX)
+    return;
+  cf_metric_bump(&m->buckets[cf_latency_bucket(latency_us)], 1);
+  cf_metric_bump(&m->latency_sum, latency_us);
+  cf_metric_bump(&m->latency_count, 1);
+}
+
+void cf_slots_sum_metrics(confidence_provider *p, cf_metric_totals *t)
+{
+  memset(t, 0, sizeof *t);
+  for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
+    const cf_slot_metrics *m = &s->metrics;
+    for (int i = 0; i < CF_METRIC_REASONS; i++)
+      t->reasons[i] += atomic_load_explicit(&m->reasons[i], memory_order_relaxed);
+    for (int i = 0; i < CF_LATENCY_BUCKETS; i++)
+      t->buckets[i] += atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
+    t->latency_sum += atomic_load_explicit(&m->latency_sum, memory_order_relaxed);
+    t->latency_count += atomic_load_explicit(&m->latency_count, memory_order_relaxed);
+  }
+}
+
 /* ---- retired states ------------------------------------------------------------ */
 
 void cf_retire_state(confidence_provider *p, confidence_state *st, bool quiescent)

@@ -1,4 +1,4 @@
-/* What issue 11 adds to the provider: a materialization store and the
+/* The provider's materialization store: the configured store and the
  * discover -> read -> resume -> write loop around the resolver. One
  * pointer in struct confidence_provider; NULL when no store is configured,
  * and then evaluation is exactly what it was. */

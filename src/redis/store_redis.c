@@ -107,6 +107,16 @@ static redisContext *acquire(redis_store *s, confidence_store_batch *b)
   return c;
 }
 
+/* A connection for one batch, its socket timeout the batch's time left
+ * (+1 ms: a zero timeout would mean none); NULL as acquire. */
+static redisContext *acquire_for_batch(redis_store *s, confidence_store_batch *b)
+{
+  redisContext *c = acquire(s, b);
+  if (c)
+    redisSetTimeout(c, to_timeval(confidence_store_batch_timeout_ms(b) + 1));
+  return c;
+}
+
 /* Back to the pool, or freed when it failed (the next call reconnects). */
 static void release(redis_store *s, redisContext *c, bool broken)
 {
@@ -179,10 +189,9 @@ static int redis_read(const confidence_store_read_op *const *ops, size_t count, 
                       void *user_data)
 {
   redis_store *s = user_data;
-  redisContext *c = acquire(s, b);
+  redisContext *c = acquire_for_batch(s, b);
   if (!c)
     return CONFIDENCE_ENETWORK;
-  redisSetTimeout(c, to_timeval(confidence_store_batch_timeout_ms(b) + 1));
   int *replies = calloc(count, sizeof *replies);
   bool ok = replies != NULL;
   for (size_t i = 0; ok && i < count; i++) {
@@ -219,10 +228,9 @@ static int redis_write(const confidence_store_write_op *const *ops, size_t count
                        void *user_data)
 {
   redis_store *s = user_data;
-  redisContext *c = acquire(s, b);
+  redisContext *c = acquire_for_batch(s, b);
   if (!c)
     return CONFIDENCE_ENETWORK;
-  redisSetTimeout(c, to_timeval(confidence_store_batch_timeout_ms(b) + 1));
   int expected = 0;
   bool ok = true;
   for (size_t i = 0; ok && i < count; i++) {
