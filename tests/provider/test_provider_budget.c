@@ -1,7 +1,7 @@
 /* A provider serving a good state keeps serving it when the CDN switches to
- * a state whose bitsets would inflate past 4 GiB: the reload is
- * refused by the state memory budget, in little memory, with an ERROR event
- * naming the budget. The CDN is a fake transport, so the switch is exact.
+ * a state whose bitsets would inflate past 4 GiB: the reload is refused by
+ * the state memory budget, in little memory, with an ERROR event naming the
+ * budget. The CDN is a fake transport, so the switch is exact.
  * Usage: test_provider_budget */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>

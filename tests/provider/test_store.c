@@ -1,9 +1,9 @@
-/* Materialization stores in the provider: the shared scenarios
- * with the in-memory store, the options' rules (exclusive, versions, free
- * exactly once), store errors and timeouts (default + GENERAL, bounded
- * wait, recovery), asynchronous writes (bounded, counted), the memory
- * store's cap and concurrent use, and that flags without materializations
- * never reach the store. Usage: test_store STATES_DIR */
+/* Materialization stores in the provider: the shared scenarios with the
+ * in-memory store, the options' rules (exclusive, versions, free exactly
+ * once), store errors and timeouts (default + GENERAL, bounded wait,
+ * recovery), asynchronous writes (bounded, counted), the memory store's cap
+ * and concurrent use, and that flags without materializations never reach
+ * the store. Usage: test_store STATES_DIR */
 #include "store_scenarios.h"
 
 #include <signal.h>
