@@ -68,6 +68,7 @@
 
 #include "confidence/confidence.h"
 #include "confidence/sys/transport.h"
+#include "fake_transport.h"
 
 /* Evaluations between two clock reads in the full-speed loops. */
 #define CHECK_EVERY 1024
@@ -154,36 +155,11 @@ static int fake_exchange(const confidence_http_request *req, confidence_http_res
   }
   atomic_fetch_add(&c->posts, 1);
   atomic_fetch_add(&c->post_bytes, (unsigned long long)req->body_len);
-  confidence_http_header *headers = malloc(2 * sizeof *headers);
-  unsigned char *body = calloc(5, 1); /* uncompressed flag, zero length: an empty message */
-  if (!headers || !body) {
-    free(headers);
-    free(body);
-    snprintf(resp->error, sizeof resp->error, "out of memory");
-    return CONFIDENCE_ENOMEM;
-  }
-  headers[0].name = "content-type";
-  headers[0].value = "application/grpc";
-  headers[1].name = "grpc-status";
-  headers[1].value = "0";
-  resp->status = 200;
-  resp->headers = headers;
-  resp->header_count = 2;
-  resp->body = body;
-  resp->body_len = 5;
+  fake_grpc_reply(resp, true);
   return 0;
 }
 
-static void fake_free_response(confidence_http_response *resp, void *user_data)
-{
-  (void)user_data;
-  free(resp->headers);
-  free(resp->body);
-  resp->headers = NULL;
-  resp->body = NULL;
-}
-
-static const confidence_transport g_transport = {CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free_response,
+static const confidence_transport g_transport = {CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free_nothing,
                                                  &g_fake};
 
 /* ---- setup ------------------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /* build/bench/confidence_bench_store: per-evaluation cost of a sticky flag
  * with the in-memory store (1 and 2 threads) and with Redis on loopback
  * (one pipelined round trip), and of a flag without materializations with
- * and without a store configured (docs/benchmarks.md, issue 11). Offline:
+ * and without a store configured (docs/benchmarks.md). Offline:
  * states are bootstrapped, exposures are off.
  * Usage: confidence_bench_store STATES_DIR [REDIS_PORT] */
 #define _GNU_SOURCE

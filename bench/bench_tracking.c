@@ -1,7 +1,7 @@
 /* build/bench/confidence_bench_tracking STATE ACCOUNT SECRET: the cost of
  * confidence_provider_track on the calling thread (1 and 4 threads), and
  * what the per-thread metric counters add to an evaluation, next to the
- * evaluation itself (issue 10). Offline: nothing listens at the event URL
+ * evaluation itself. Offline: nothing listens at the event URL
  * and nothing is flushed, so events only queue. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>

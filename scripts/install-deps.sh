@@ -11,7 +11,7 @@ packages=(
   libcurl4-openssl-dev                    # HTTP/2 transport (CDN, gRPC, ingest)
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
   valgrind python3 python3-venv
-  libhiredis-dev redis-server             # libconfidence_redis and its tests (issue 11)
+  libhiredis-dev redis-server             # libconfidence_redis and its tests
 )
 if [[ "${1:-}" == "--build-only" ]]; then
   packages=(build-essential cmake pkg-config libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libhiredis-dev)

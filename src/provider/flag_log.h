@@ -48,7 +48,7 @@ typedef struct cf_exposure {
 /* Field numbers for the messages assembled from already encoded parts:
  * batches join events encoded once when queued, and the HTTP ingest body
  * wraps a serialised batch (checked against the generated descriptors in
- * tests/test_api.c). */
+ * tests/api/test_api.c). */
 enum cf_write_flag_logs_field { /* confidence.flags.resolver.v1.WriteFlagLogsRequest */
   CF_WRITE_FIELD_FLAG_ASSIGNED = 1,
   CF_WRITE_FIELD_TELEMETRY_DATA = 2,

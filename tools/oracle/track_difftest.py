@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Differential test of track events: our encoder (tests/track_driver encode)
+"""Differential test of track events: our encoder (track_driver encode, tests/provider/track_driver.c)
 against the official event engine (confidence_event_engine.wasm from the PyPI
 package, driven through the package's own EventTracker).
 

@@ -1,6 +1,6 @@
 """Writes a copy of a state with N clones of one of its flags, named
 <flag>-0 ... <flag>-(N-1), for tests whose cost must not grow with the
-number of distinct flags (tests/test_integration.c).
+number of distinct flags (tests/provider/test_integration.c).
 
     python3 tools/testserver/many_flags.py IN OUT FLAG N
 """

@@ -4,8 +4,8 @@
  * given elsewhere, then `general`; static
  * materializations when a case carries them, discovery mode otherwise (no
  * case may suspend). Usage: conformance_spec DIR (the resolver-spec folder).
- * With --store the same cases go through the provider's store path
- * (issue 11): records seeded in an in-memory store, resolved in discovery
+ * With --store the same cases go through the provider's materialization
+ * store path: records seeded in an in-memory store, resolved in discovery
  * mode, one batched read, resume, write. */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>

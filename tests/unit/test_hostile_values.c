@@ -17,25 +17,9 @@
 #include "confidence/provider.h"
 #include "confidence/sys/transport.h"
 #include "context_schema.h"
+#include "fake_transport.h"
 #include "textconv.h"
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#endif
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define UNDER_VALGRIND() RUNNING_ON_VALGRIND
-#endif
-#endif
-#ifndef UNDER_VALGRIND
-#define UNDER_VALGRIND() 0
-#endif
+#include "under_tools.h"
 
 #define DEPTH 200000
 #define WIDE 1000000
@@ -49,13 +33,13 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The issue's bound is 5 s on a RelWithDebInfo build. Sanitizers slow the
+/* The bound is 5 s on a RelWithDebInfo build. Sanitizers slow the
  * allocator-heavy loops several times over, so their tiers get 4x that; a
  * quadratic build of 10^6 fields would still take minutes there. Valgrind
  * runs ~50x slower: it checks memory only, with no time bound. */
 static double time_bound(void)
 {
-#ifdef SANITIZED
+#if defined(UNDER_ASAN) || defined(UNDER_TSAN)
   return 20.0;
 #else
   return 5.0;
@@ -147,35 +131,13 @@ static void test_country_codes(void)
   }
 }
 
-/* Flag logs go nowhere: every exchange is a gRPC OK. */
-static int ok_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user)
-{
-  (void)req;
-  (void)user;
-  static confidence_http_header h[] = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
-  static uint8_t empty[5];
-  memset(resp, 0, sizeof *resp);
-  resp->status = 200;
-  resp->headers = h;
-  resp->header_count = 2;
-  resp->body = empty;
-  resp->body_len = sizeof empty;
-  return 0;
-}
-
-static void no_free(confidence_http_response *resp, void *user)
-{
-  (void)resp;
-  (void)user;
-}
-
 /* The same codes through provider evaluations, whose exposure path derives
  * the context schema for one evaluation in every 256 (so 256 each). */
 static void test_country_codes_evaluated(void)
 {
   char path[4096];
   snprintf(path, sizeof path, "%s/state.pb", g_spec_dir);
-  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, ok_exchange, no_free, NULL, NULL};
+  confidence_transport t = FAKE_GRPC_OK_TRANSPORT; /* flag logs go nowhere */
   confidence_provider_options o;
   confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION);
   o.client_secret = "test-secret";

@@ -1,7 +1,7 @@
 /* A provider serving a good state keeps serving it when the CDN switches to
- * a state whose bitsets would inflate past 4 GiB (issue 9): the reload is
- * refused by the state memory budget, in little memory, with an ERROR event
- * naming the budget. The CDN is a fake transport, so the switch is exact.
+ * a state whose bitsets would inflate past 4 GiB: the reload is refused by
+ * the state memory budget, in little memory, with an ERROR event naming the
+ * budget. The CDN is a fake transport, so the switch is exact.
  * Usage: test_provider_budget */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -15,6 +15,7 @@
 #include "confidence/confidence.h"
 #include "confidence/provider.h"
 #include "confidence/sys/transport.h"
+#include "fake_transport.h"
 #include "state_builder.h"
 
 typedef struct cdn {
@@ -33,14 +34,8 @@ static int cdn_exchange(const confidence_http_request *req, confidence_http_resp
   cdn *c = user;
   memset(resp, 0, sizeof *resp);
   static confidence_http_header good_tag[] = {{"etag", "\"good\""}}, bad_tag[] = {{"etag", "\"bad\""}};
-  static const uint8_t empty[5] = {0};
   if (strcmp(req->method, "GET") != 0) { /* flag logs: accept and drop */
-    static confidence_http_header grpc_ok[] = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
-    resp->status = 200;
-    resp->headers = grpc_ok;
-    resp->header_count = 2;
-    resp->body = (void *)empty;
-    resp->body_len = sizeof empty;
+    fake_grpc_reply(resp, true);
     return 0;
   }
   pthread_mutex_lock(&c->mu);
@@ -53,12 +48,6 @@ static int cdn_exchange(const confidence_http_request *req, confidence_http_resp
     c->served_bad++;
   pthread_mutex_unlock(&c->mu);
   return 0;
-}
-
-static void cdn_free(confidence_http_response *resp, void *user)
-{
-  (void)resp;
-  (void)user;
 }
 
 static void on_event(const confidence_event *e, void *user)
@@ -85,7 +74,7 @@ int main(void)
   uint8_t *good = sb_state_with_bitsets(1, 125000, &good_len);
   uint8_t *bad = sb_state_with_bitsets(66, (size_t)64 << 20, &bad_len);
   cdn c = {PTHREAD_MUTEX_INITIALIZER, good, good_len, NULL, 0, bad, 0, 0};
-  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, cdn_exchange, cdn_free, &c, NULL};
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, cdn_exchange, fake_free_nothing, &c, NULL};
 
   confidence_provider_options o;
   confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION);

@@ -1,6 +1,6 @@
 /* All-flags evaluation equals resolving each flag alone (sample state and
  * the resolver-spec state), plus the track call's failure accounting and
- * the event encoder's limits (issue 10). No network: exposures and events
+ * the event encoder's limits. No network: exposures and events
  * stay queued (nothing listens at the log URL and nothing is flushed).
  * Usage: test_tracking BUILD_DIR SPEC_DIR */
 #define _POSIX_C_SOURCE 200809L

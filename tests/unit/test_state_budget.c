@@ -1,8 +1,8 @@
-/* Memory and size bounds of state loading (issue 9): a state whose bitsets
- * would inflate past 4 GiB is refused quickly and in little memory, the
- * budget is settable (options v2) while v1 callers keep working, the
- * decoded protobuf counts too, and confidence_state_load_file takes only
- * regular files up to the CDN body limit.
+/* Memory and size bounds of state loading: a state whose bitsets would
+ * inflate past 4 GiB is refused quickly and in little memory, the budget is
+ * settable (options v2) while v1 callers keep working, the decoded protobuf
+ * counts too, and confidence_state_load_file takes only regular files up to
+ * the CDN body limit.
  * Usage: test_state_budget [TMPDIR] */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -17,16 +17,7 @@
 #include "check.h"
 #include "confidence/confidence.h"
 #include "state_builder.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define UNDER_VALGRIND() RUNNING_ON_VALGRIND
-#endif
-#endif
-#ifndef UNDER_VALGRIND
-#define UNDER_VALGRIND() 0
-#endif
+#include "under_tools.h"
 
 static const char *g_tmp = "/tmp";
 

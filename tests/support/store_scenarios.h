@@ -1,5 +1,5 @@
-/* End-to-end materialization scenarios every shipped store must pass
- * (issue 11), on the two states in ../shared/conformance/states: a sticky
+/* End-to-end materialization scenarios every shipped store must pass,
+ * on the two states in ../shared/conformance/states: a sticky
  * assignment survives attribute changes and a state update that changes
  * the allocation; materialized-segment inclusion decides targeting; a
  * read-only store works. A test supplies the store through a `store_kind`.

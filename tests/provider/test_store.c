@@ -1,9 +1,9 @@
-/* Materialization stores in the provider (issue 11): the shared scenarios
- * with the in-memory store, the options' rules (exclusive, versions, free
- * exactly once), store errors and timeouts (default + GENERAL, bounded
- * wait, recovery), asynchronous writes (bounded, counted), the memory
- * store's cap and concurrent use, and that flags without materializations
- * never reach the store. Usage: test_store STATES_DIR */
+/* Materialization stores in the provider: the shared scenarios with the
+ * in-memory store, the options' rules (exclusive, versions, free exactly
+ * once), store errors and timeouts (default + GENERAL, bounded wait,
+ * recovery), asynchronous writes (bounded, counted), the memory store's cap
+ * and concurrent use, and that flags without materializations never reach
+ * the store. Usage: test_store STATES_DIR */
 #include "store_scenarios.h"
 
 #include <signal.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "under_tools.h"
 
 static confidence_store *memory;
 
@@ -210,14 +211,6 @@ static void test_async_writes(const char *states)
 
 /* A child forked after the writer thread started writes through a writer
  * of its own, and frees the provider without joining the parent's. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 static void test_async_writes_after_fork(const char *states)
 {
 #ifdef UNDER_TSAN

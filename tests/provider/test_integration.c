@@ -19,6 +19,7 @@
 #include "confidence/confidence.h"
 #include "confidence/provider.h"
 #include "testserver_client.h"
+#include "under_tools.h"
 
 #define SECRET "demo-client-secret"
 #define ACCOUNT "demo-shop-account"
@@ -388,18 +389,7 @@ static void test_log_faults(void)
   ts_stop(&s2);
 }
 
-/* ---- issue 8: lifecycle under fork, shutdown and faults ------------------------ */
-
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(UNDER_TSAN)
-#define UNDER_SANITIZER 1
-#endif
+/* ---- lifecycle under fork, shutdown and faults ------------------------------ */
 
 /* A server on `state` and a started provider against it (dedup off). */
 static confidence_provider *started_against(ts_server *s, events *ev, const char *state)
@@ -727,7 +717,7 @@ static void test_slow_sink(void)
   ts_stop(&s);
 }
 
-/* Apply dedup (issue 7): one unit 10,000 times sends one exposure; 10,000
+/* Apply dedup: one unit 10,000 times sends one exposure; 10,000
  * units send 10,000; the resolve counters count every evaluation. */
 static void test_apply_dedup(void)
 {
@@ -861,8 +851,7 @@ int main(int argc, char **argv)
     test_log_faults();
   /* Under valgrind everything is ~50x slower: the scenarios that assert
    * bounds in time or a rate are left to the other tiers. */
-  const char *preload = getenv("LD_PRELOAD");
-  bool timed = !(preload && strstr(preload, "vgpreload"));
+  bool timed = !UNDER_VALGRIND();
   if (!timed)
     fprintf(stderr, "under valgrind: timed lifecycle scenarios skipped\n");
   if (timed && (!only || strstr(only, "fork")))

@@ -1,7 +1,7 @@
 /* Tests of src/net.c and the libcurl transport. Part one drives net.c with
  * a scripted fake transport (framing, trailers, retries, backoff, ETags,
  * malformed frames). Part two runs the real transport against loopback
- * servers from tests/net_servers.py (grpcio over h2c, Python http.server);
+ * servers from tests/provider/net_servers.py (grpcio over h2c, Python http.server);
  * it fails, never skips, when Python or grpcio is missing.
  *
  * Usage: test_net [python [net_servers.py]]   (env CONFIDENCE_TEST_PYTHON
@@ -34,7 +34,7 @@
 #include "net.h"
 
 #ifndef CONFIDENCE_NET_SERVERS
-#define CONFIDENCE_NET_SERVERS "tests/net_servers.py"
+#define CONFIDENCE_NET_SERVERS "tests/provider/net_servers.py"
 #endif
 #ifndef CONFIDENCE_TEST_PYTHON
 #define CONFIDENCE_TEST_PYTHON "python3"
@@ -574,7 +574,7 @@ static void stop_servers(void)
   server_pid = -1;
 }
 
-/* Starts tests/net_servers.py; fills the ports or returns false with why. */
+/* Starts tests/provider/net_servers.py; fills the ports or returns false with why. */
 static bool start_servers(const char *python, const char *script, int *grpc_port, int *http_port, char *why,
                           size_t why_size)
 {

@@ -14,7 +14,9 @@
 #include "confidence/confidence.h"
 #include "confidence/provider.h"
 #include "confidence/sys/transport.h"
+#include "fake_transport.h"
 #include "proto/confidence/flags/resolver/v1/internal_api.pb-c.h"
+#include "under_tools.h"
 
 static char state_path[4096];
 static char account[128];
@@ -37,7 +39,6 @@ typedef struct fake {
 static int fake_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user)
 {
   fake *f = user;
-  memset(resp, 0, sizeof *resp);
   pthread_mutex_lock(&f->mu);
   f->calls++;
   for (size_t i = 0; i < req->header_count; i++)
@@ -68,24 +69,8 @@ static int fake_exchange(const confidence_http_request *req, confidence_http_res
     }
   }
   pthread_mutex_unlock(&f->mu);
-  /* A gRPC answer: trailers-only with the status. */
-  static confidence_http_header ok_headers[] = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
-  static confidence_http_header unavailable[] = {{"content-type", "application/grpc"}, {"grpc-status", "14"}};
-  static uint8_t empty_message[5] = {0, 0, 0, 0, 0};
-  resp->status = 200;
-  resp->headers = fail ? unavailable : ok_headers;
-  resp->header_count = 2;
-  if (!fail) {
-    resp->body = empty_message;
-    resp->body_len = sizeof empty_message;
-  }
+  fake_grpc_reply(resp, !fail);
   return 0;
-}
-
-static void fake_free(confidence_http_response *resp, void *user)
-{
-  (void)resp;
-  (void)user;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -93,7 +78,7 @@ static void fake_free(confidence_http_response *resp, void *user)
 static confidence_provider *make_provider(fake *f, uint32_t max_queued, int disable_exposures)
 {
   static confidence_transport t;
-  t = (confidence_transport){CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free, f};
+  t = (confidence_transport){CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free_nothing, f};
   confidence_provider_options o;
   confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION);
   o.client_secret = "test-secret";
@@ -448,7 +433,7 @@ static void test_versions(void)
   o.encryption_key_hex = NULL;
 
   /* Transport vtable: version checked, free called once with user_data. */
-  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free, &transport_frees, count_free};
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free_nothing, &transport_frees, count_free};
   o.transport = &t;
   t.version = CONFIDENCE_TRANSPORT_VERSION + 1;
   CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL && transport_frees == 0);
@@ -471,7 +456,7 @@ static void test_versions(void)
   confidence_provider_free(p);
 }
 
-/* ---- shutdown racing a state sync (issue 8) ------------------------------------ */
+/* ---- shutdown racing a state sync ----------------------------------------------- */
 
 /* A CDN that serves the spec state, and holds its second answer until
  * released, ignoring should_abort (as a custom transport may). */
@@ -534,7 +519,7 @@ static void test_shutdown_races_sync(void)
   c.len = f ? fread(c.state, 1, 1 << 22, f) : 0;
   if (f)
     fclose(f);
-  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, slow_cdn_exchange, fake_free, &c, NULL};
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, slow_cdn_exchange, fake_free_nothing, &c, NULL};
   confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
   o.client_secret = "test-secret";
   o.account_id = account;
@@ -571,7 +556,7 @@ static void test_unknown_secret_message(void)
   c.len = f ? fread(c.state, 1, 1 << 22, f) : 0;
   if (f)
     fclose(f);
-  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, slow_cdn_exchange, fake_free, &c, NULL};
+  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, slow_cdn_exchange, fake_free_nothing, &c, NULL};
   confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
   o.client_secret = "zq-not-a-client-secret-x9";
   o.account_id = account;
@@ -588,9 +573,9 @@ static void test_unknown_secret_message(void)
   free(c.state);
 }
 
-/* ---- short-lived threads (issue 8) ------------------------------------------- */
+/* ---- short-lived threads --------------------------------------------------- */
 
-/* UNDER_SANITIZER: set by tests/CMakeLists.txt for sanitizer builds. */
+/* UNDER_SANITIZER, UNDER_VALGRIND: under_tools.h. */
 
 static long rss_kb(void)
 {
@@ -644,8 +629,7 @@ static void test_short_lived_threads(void)
   confidence_value *ctx = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\"}");
   /* Under valgrind (~50x slower) a tenth of the threads, and its own
    * bookkeeping, like the sanitizers', grows with them: no RSS bound. */
-  const char *preload = getenv("LD_PRELOAD");
-  bool valgrind = preload && strstr(preload, "vgpreload");
+  bool valgrind = UNDER_VALGRIND();
   int threads = valgrind ? 2000 : 20000;
   CHECK(run_short_lived(p, ctx, 1000));
   long before = rss_kb();

@@ -1,5 +1,5 @@
-/* Test driver for tracking, metrics and all-flags (issue 10), run by
- * tests/test_tracking.py and tools/oracle/track_difftest.py:
+/* Test driver for tracking, metrics and all-flags, run by
+ * tests/provider/test_tracking.py and tools/oracle/track_difftest.py:
  *   track_driver encode CASES.jsonl      one hex Event (or "ERR <code>") per case
  *   track_driver provider GRPC_URL STATE ACCOUNT SECRET MAX_QUEUED
  *       then commands on stdin, one answer line each (metrics: text + "# END"):

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "confidence/confidence.h"
 #include "confidence/provider.h"
+#include "fake_transport.h"
 #include "provider_internal.h"
 
 #define THREADS 3
@@ -50,27 +51,6 @@ static void *evaluate_loop(void *arg)
   return NULL;
 }
 
-static int fake_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user)
-{
-  (void)req;
-  (void)user;
-  static confidence_http_header ok[] = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
-  static uint8_t empty_message[5];
-  memset(resp, 0, sizeof *resp);
-  resp->status = 200;
-  resp->headers = ok;
-  resp->header_count = 2;
-  resp->body = empty_message;
-  resp->body_len = sizeof empty_message;
-  return 0;
-}
-
-static void fake_free(confidence_http_response *resp, void *user)
-{
-  (void)resp;
-  (void)user;
-}
-
 int main(int argc, char **argv)
 {
   if (argc != 2) {
@@ -84,7 +64,7 @@ int main(int argc, char **argv)
   CHECK(confidence_state_load_file(v1, NULL, &a) == 0);
   CHECK(confidence_state_load_file(v2, NULL, &b) == 0);
 
-  confidence_transport t = {CONFIDENCE_TRANSPORT_VERSION, fake_exchange, fake_free, NULL};
+  confidence_transport t = FAKE_GRPC_OK_TRANSPORT;
   confidence_provider_options o;
   confidence_provider_options_init(&o, CONFIDENCE_PROVIDER_OPTIONS_VERSION);
   o.client_secret = "demo-client-secret";

@@ -1,4 +1,4 @@
-"""Loopback servers for tests/test_net.c: a cleartext gRPC server (grpcio,
+"""Loopback servers for tests/provider/test_net.c: a cleartext gRPC server (grpcio,
 generic handlers on raw bytes, so no generated code) and an HTTP/1.1 server
 standing in for the CDN and the ingest endpoint. Both bind 127.0.0.1 on
 ephemeral ports, announced as "READY <grpc-port> <http-port>" on stdout.

@@ -23,7 +23,7 @@ for h in $(find confidence -name '*.h' | sort); do
   if "$cxx" -std=c++17 -pedantic -Wall -Wextra -Werror -I. -c "$tmp/one.cpp" -o "$tmp/one.o" 2> "$tmp/err"; then pass
   else fail "$h as C++17"; cat "$tmp/err"; fi
 done
-if "$cxx" -std=c++17 -pedantic -Wall -Wextra -Werror -Wno-missing-field-initializers -I. "$src/tests/cpp_client.cpp" \
+if "$cxx" -std=c++17 -pedantic -Wall -Wextra -Werror -Wno-missing-field-initializers -I. "$src/tests/api/cpp_client.cpp" \
      $sanitize -o "$tmp/cpp_client" -L"$build" -lconfidence-core -Wl,-rpath,"$build" 2> "$tmp/err"; then
   pass
   out=$("$tmp/cpp_client" "$state" "$account")

@@ -17,7 +17,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools", "testserver"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "testserver"))
 import client  # noqa: E402
 import usevenv  # noqa: E402
 
