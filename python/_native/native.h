@@ -1,11 +1,13 @@
 /* Internal header of confidence._native: the module state, and what the
  * extension's files (module, convert, store_bridge, provider_type,
- * callbacks) share. Nothing here is visible outside the extension. */
+ * provider_options, callbacks) share. Nothing here is visible outside the extension. */
 #ifndef CONFIDENCE_PY_NATIVE_H
 #define CONFIDENCE_PY_NATIVE_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <stdint.h>
 
 #include <confidence/confidence.h>
 #include <confidence/store.h>
@@ -71,6 +73,15 @@ void native_on_event(const confidence_event *e, void *user);
 PyObject *native_wait_callback(PyObject *self, PyObject *args);
 PyObject *native_wake_callbacks(PyObject *self, PyObject *args);
 PyObject *native_callbacks_dropped(PyObject *self, PyObject *args);
+
+/* provider_options.c: the options dict of Provider(options). */
+typedef struct native_store_choice {
+  const char *kind, *url; /* store_kind ("python", "memory", "redis") and store_url */
+  uint32_t max_entries;   /* memory_max_entries */
+} native_store_choice;
+int native_read_options(PyObject *d, confidence_provider_options *o, native_store_choice *sc, int *release_gil);
+/* The store `sc` names, NULL for the provider's default; -1 with an exception. */
+int native_make_store(PyObject *module, PyObject *d, const native_store_choice *sc, confidence_store **out);
 
 /* provider_type.c */
 extern PyType_Spec native_provider_spec;
