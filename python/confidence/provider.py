@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
@@ -45,6 +45,8 @@ DEFAULT_LOG_POLL_INTERVAL = 10.0
 DEFAULT_ASSIGN_POLL_INTERVAL = 0.1
 
 _BOOL, _INT, _FLOAT, _STRING, _OBJECT = range(5)
+# An object flag's value (and default): a structure or a list.
+_Object = Union[Sequence[Any], Mapping[str, Any]]
 
 # C enum order (confidence/provider.h) -> OpenFeature.
 # Older SDKs lack some members (0.8.0 has no Reason.STALE): the reason is then
@@ -162,6 +164,14 @@ def _shutdown_all() -> None:
             provider._native.shutdown(2000)
         except Exception:
             pass
+
+
+@overload
+def _seconds_to_ms(name: str, value: float) -> int: ...
+
+
+@overload
+def _seconds_to_ms(name: str, value: Optional[float]) -> Optional[int]: ...
 
 
 def _seconds_to_ms(name: str, value: Optional[float]) -> Optional[int]:
@@ -378,7 +388,7 @@ class ConfidenceProvider(AbstractProvider):
         """Sends every exposure queued so far; True when nothing is left to send."""
         return self._native.flush(int(timeout * 1000)) == 0
 
-    def _on_native_event(self, event: int, status: int, message: str, flags: tuple) -> None:
+    def _on_native_event(self, event: int, status: int, message: str, flags: Tuple[str, ...]) -> None:
         if event == _EV_READY:
             with self._ready_lock:
                 owed, self._ready_owed_to_sdk = self._ready_owed_to_sdk, False
@@ -397,7 +407,8 @@ class ConfidenceProvider(AbstractProvider):
 
     def _resolve(
         self, kind: int, flag_key: str, default_value: Any, evaluation_context: Optional[EvaluationContext]
-    ) -> FlagResolutionDetails:
+    ) -> FlagResolutionDetails[Any]:
+        attrs: Optional[Mapping[str, Any]]  # a dict for the C side once past the `if`
         if evaluation_context is None:
             tk = attrs = None
         else:
@@ -438,12 +449,14 @@ class ConfidenceProvider(AbstractProvider):
     def resolve_object_details(
         self,
         flag_key: str,
-        default_value: Union[Dict[str, Any], List[Any]],
+        default_value: _Object,
         evaluation_context: Optional[EvaluationContext] = None,
-    ) -> FlagResolutionDetails[Union[Dict[str, Any], List[Any]]]:
+    ) -> FlagResolutionDetails[_Object]:
         return self._resolve(_OBJECT, flag_key, default_value, evaluation_context)
 
-    async def _resolve_async(self, kind, flag_key, default_value, evaluation_context):
+    async def _resolve_async(
+        self, kind: int, flag_key: str, default_value: Any, evaluation_context: Optional[EvaluationContext]
+    ) -> FlagResolutionDetails[Any]:
         # Evaluation never blocks unless a Python store does I/O: only then
         # is it worth a worker thread.
         if self._python_store:
@@ -454,19 +467,29 @@ class ConfidenceProvider(AbstractProvider):
             )
         return self._resolve(kind, flag_key, default_value, evaluation_context)
 
-    async def resolve_boolean_details_async(self, flag_key, default_value, evaluation_context=None):
+    async def resolve_boolean_details_async(
+        self, flag_key: str, default_value: bool, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[bool]:
         return await self._resolve_async(_BOOL, flag_key, default_value, evaluation_context)
 
-    async def resolve_string_details_async(self, flag_key, default_value, evaluation_context=None):
+    async def resolve_string_details_async(
+        self, flag_key: str, default_value: str, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[str]:
         return await self._resolve_async(_STRING, flag_key, default_value, evaluation_context)
 
-    async def resolve_integer_details_async(self, flag_key, default_value, evaluation_context=None):
+    async def resolve_integer_details_async(
+        self, flag_key: str, default_value: int, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[int]:
         return await self._resolve_async(_INT, flag_key, default_value, evaluation_context)
 
-    async def resolve_float_details_async(self, flag_key, default_value, evaluation_context=None):
+    async def resolve_float_details_async(
+        self, flag_key: str, default_value: float, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[float]:
         return await self._resolve_async(_FLOAT, flag_key, default_value, evaluation_context)
 
-    async def resolve_object_details_async(self, flag_key, default_value, evaluation_context=None):
+    async def resolve_object_details_async(
+        self, flag_key: str, default_value: _Object, evaluation_context: Optional[EvaluationContext] = None
+    ) -> FlagResolutionDetails[_Object]:
         return await self._resolve_async(_OBJECT, flag_key, default_value, evaluation_context)
 
     def resolve_all(self, evaluation_context: Optional[EvaluationContext] = None, apply: bool = False) -> Dict[str, Any]:
@@ -477,7 +500,8 @@ class ConfidenceProvider(AbstractProvider):
         try:
             import json
 
-            return json.loads(self._native.evaluate_all(tk, attrs, apply))
+            flags: Dict[str, Any] = json.loads(self._native.evaluate_all(tk, attrs, apply))
+            return flags
         except _native.NativeError as e:
             raise RuntimeError(f"resolve_all failed: {e.args[1]}: {e.args[2]}") from None
 

@@ -30,6 +30,8 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 assert any(n.startswith("confidence/_native") and n.endswith(".so") for n in names), names
 for mod in ("__init__", "provider", "materialization", "version"):
     assert f"confidence/{mod}.py" in names, (mod, names)
+for typing_file in ("py.typed", "_native.pyi"):  # the package's types
+    assert f"confidence/{typing_file}" in names, (typing_file, names)
 stray = [n for n in names if n.endswith((".h", ".a", ".pc", ".cmake"))]
 assert not stray, stray
 print("ok   wheel %s: %d files, the extension and the package only" % (sys.argv[1].rsplit("/", 1)[-1], len(names)))

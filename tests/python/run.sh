@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Python package tests: creates a venv under the build directory, installs
-# openfeature-sdk (SDK=newest, or SDK=0.8.0 for the oldest supported), pytest
+# openfeature-sdk (SDK=newest, or SDK=0.8.0 for the oldest supported), pytest, mypy
 # and this package (pip install . builds the C core and confidence._native),
 # then runs pytest against the local backend. Runs both SDKs unless SDK is set.
 # Usage: tests/python/run.sh [BUILD_DIR] [pytest args...]
@@ -21,7 +21,7 @@ run_one() {
   [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
   local spec="openfeature-sdk"
   [[ "$sdk" == newest ]] || spec="openfeature-sdk==$sdk"
-  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$spec" pytest
+  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$spec" pytest mypy==1.13.0
   pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$repo"
   echo "== Python tests, openfeature-sdk $("$venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')"
   (cd "$repo" && CONFIDENCE_REPO="$repo" CONFIDENCE_BUILD_DIR="$build" \

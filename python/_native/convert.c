@@ -1,0 +1,208 @@
+/* Value conversion for confidence._native: Python objects to confidence_value
+ * trees (contexts, tracking data) and back (flag values, metadata), as
+ * Confidence's official Python provider converts them. */
+#include "native.h"
+
+#include <string.h>
+
+#define MAX_DEPTH 64
+
+PyObject *native_decode(const char *s, size_t n) { return PyUnicode_DecodeUTF8(s ? s : "", (Py_ssize_t)n, "replace"); }
+
+static confidence_value *str_value(PyObject *s)
+{
+  Py_ssize_t n;
+  const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+  if (!u)
+    return NULL;
+  return confidence_value_new_string_len(u, (size_t)n);
+}
+
+static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int depth)
+{
+  PyObject *ks = PyUnicode_Check(key) ? (Py_INCREF(key), key) : PyObject_Str(key);
+  if (!ks)
+    return -1;
+  Py_ssize_t kn;
+  const char *k = PyUnicode_AsUTF8AndSize(ks, &kn);
+  if (!k) {
+    Py_DECREF(ks);
+    return -1;
+  }
+  confidence_value *v = native_to_value(val, depth + 1);
+  if (!v) {
+    Py_DECREF(ks);
+    return -1;
+  }
+  int rc = confidence_value_struct_set_len(st, k, (size_t)kn, v);
+  Py_DECREF(ks);
+  if (rc != 0) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  return 0;
+}
+
+/* Every item of a dict into the struct `st` (freed on failure). */
+static confidence_value *struct_fill(confidence_value *st, PyObject *dict, int depth)
+{
+  PyObject *k, *val;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(dict, &pos, &k, &val))
+    if (struct_set(st, k, val, depth) != 0) {
+      confidence_value_free(st);
+      return NULL;
+    }
+  return st;
+}
+
+/* Python -> value, as the official provider converts a context: None, bool,
+ * numbers, str, lists, mappings; anything else by str(). */
+confidence_value *native_to_value(PyObject *o, int depth)
+{
+  if (depth > MAX_DEPTH) {
+    PyErr_SetString(PyExc_ValueError, "value nests too deeply");
+    return NULL;
+  }
+  confidence_value *v = NULL;
+  if (o == Py_None)
+    v = confidence_value_new_null();
+  else if (PyBool_Check(o))
+    v = confidence_value_new_bool(o == Py_True);
+  else if (PyLong_Check(o) || PyFloat_Check(o)) {
+    double d = PyFloat_AsDouble(o);
+    if (d == -1.0 && PyErr_Occurred())
+      return NULL;
+    v = confidence_value_new_number(d);
+  } else if (PyUnicode_Check(o))
+    return str_value(o);
+  else if (PyList_Check(o) || PyTuple_Check(o)) {
+    v = confidence_value_new_list();
+    if (!v)
+      return (confidence_value *)PyErr_NoMemory();
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+    for (Py_ssize_t i = 0; i < n; i++) {
+      confidence_value *item = native_to_value(PySequence_Fast_GET_ITEM(o, i), depth + 1);
+      if (!item || confidence_value_list_append(v, item) != 0) {
+        confidence_value_free(v);
+        return item ? (confidence_value *)PyErr_NoMemory() : NULL;
+      }
+    }
+    return v;
+  } else if (PyDict_Check(o)) {
+    v = confidence_value_new_struct();
+    if (!v)
+      return (confidence_value *)PyErr_NoMemory();
+    return struct_fill(v, o, depth);
+  } else if (PyMapping_Check(o) && PyObject_HasAttrString(o, "items")) {
+    PyObject *d = PyDict_New();
+    if (!d || PyDict_Update(d, o) != 0) {
+      Py_XDECREF(d);
+      return NULL;
+    }
+    v = native_to_value(d, depth);
+    Py_DECREF(d);
+    return v;
+  } else {
+    PyObject *s = PyObject_Str(o);
+    if (!s)
+      return NULL;
+    v = str_value(s);
+    Py_DECREF(s);
+    return v;
+  }
+  if (!v)
+    PyErr_NoMemory();
+  return v;
+}
+
+static PyObject *list_from_value(const confidence_value *v)
+{
+  size_t n = confidence_value_list_size(v);
+  PyObject *l = PyList_New((Py_ssize_t)n);
+  if (!l)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    PyObject *item = native_from_value(confidence_value_list_at(v, i));
+    if (!item) {
+      Py_DECREF(l);
+      return NULL;
+    }
+    PyList_SET_ITEM(l, (Py_ssize_t)i, item);
+  }
+  return l;
+}
+
+static PyObject *dict_from_value(const confidence_value *v)
+{
+  size_t n = confidence_value_struct_size(v);
+  PyObject *d = PyDict_New();
+  if (!d)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    size_t kl;
+    const char *k = confidence_value_struct_key_at(v, i, &kl);
+    PyObject *ks = PyUnicode_DecodeUTF8(k, (Py_ssize_t)kl, "replace");
+    PyObject *item = ks ? native_from_value(confidence_value_struct_value_at(v, i)) : NULL;
+    if (!item || PyDict_SetItem(d, ks, item) != 0) {
+      Py_XDECREF(ks);
+      Py_XDECREF(item);
+      Py_DECREF(d);
+      return NULL;
+    }
+    Py_DECREF(ks);
+    Py_DECREF(item);
+  }
+  return d;
+}
+
+/* value -> Python; numbers become float, as the official provider returns them. */
+PyObject *native_from_value(const confidence_value *v)
+{
+  if (!v)
+    Py_RETURN_NONE;
+  switch (confidence_value_type_of(v)) {
+  case CONFIDENCE_VALUE_BOOL:
+    return PyBool_FromLong(confidence_value_bool(v));
+  case CONFIDENCE_VALUE_NUMBER:
+    return PyFloat_FromDouble(confidence_value_number(v));
+  case CONFIDENCE_VALUE_STRING: {
+    size_t n;
+    const char *s = confidence_value_string(v, &n);
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "replace");
+  }
+  case CONFIDENCE_VALUE_LIST:
+    return list_from_value(v);
+  case CONFIDENCE_VALUE_STRUCT:
+    return dict_from_value(v);
+  default:
+    Py_RETURN_NONE;
+  }
+}
+
+/* An OpenFeature context: targeting_key first, then the attributes (an
+ * attribute called targeting_key overrides it, as in the official provider). */
+confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs)
+{
+  confidence_value *ctx = confidence_value_new_struct();
+  if (!ctx)
+    return (confidence_value *)PyErr_NoMemory();
+  if (targeting_key && targeting_key != Py_None && PyObject_IsTrue(targeting_key) == 1) {
+    PyObject *k = PyUnicode_FromString("targeting_key");
+    int rc = k ? struct_set(ctx, k, targeting_key, 0) : -1;
+    Py_XDECREF(k);
+    if (rc != 0) {
+      confidence_value_free(ctx);
+      return NULL;
+    }
+  }
+  if (attrs && attrs != Py_None) {
+    if (!PyDict_Check(attrs)) {
+      confidence_value_free(ctx);
+      PyErr_SetString(PyExc_TypeError, "attributes must be a dict");
+      return NULL;
+    }
+    return struct_fill(ctx, attrs, 0);
+  }
+  return ctx;
+}

@@ -1,0 +1,91 @@
+/* Internal header of confidence._native: the module state, and what the
+ * extension's files (module, convert, store_bridge, provider_type,
+ * provider_options, callbacks) share. Nothing here is visible outside the extension. */
+#ifndef CONFIDENCE_PY_NATIVE_H
+#define CONFIDENCE_PY_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+
+#include <confidence/confidence.h>
+#include <confidence/store.h>
+#include <confidence/sys/store.h>
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define PY_FINALIZING() Py_IsFinalizing()
+#else
+#define PY_FINALIZING() _Py_IsFinalizing()
+#endif
+
+/* What used to be C globals holding Python objects: one per module object. */
+typedef struct native_state {
+  PyObject *native_error;        /* confidence._native.NativeError */
+  PyTypeObject *provider_type;   /* confidence._native.Provider (a heap type) */
+  PyObject *variant_read_op;     /* the op classes handed to a Python store, */
+  PyObject *inclusion_read_op;   /* set by set_store_types */
+  PyObject *variant_write_op;
+  int release_gil;               /* set_release_gil: may evaluation release the GIL at all */
+} native_state;
+
+extern PyModuleDef native_module_def;
+
+static inline native_state *native_state_of(PyObject *module) { return (native_state *)PyModule_GetState(module); }
+
+/* The module that defined `type` (Provider is not subclassable, so on 3.9
+ * and 3.10, which lack PyType_GetModuleByDef, the type's own module is it). */
+static inline PyObject *native_module_of_type(PyTypeObject *type)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+  return PyType_GetModuleByDef(type, &native_module_def);
+#else
+  return PyType_GetModule(type);
+#endif
+}
+
+static inline native_state *native_state_of_type(PyTypeObject *type)
+{
+  return native_state_of(native_module_of_type(type));
+}
+
+/* convert.c: Python values <-> confidence_value trees. */
+confidence_value *native_to_value(PyObject *o, int depth);
+PyObject *native_from_value(const confidence_value *v);
+confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs);
+PyObject *native_decode(const char *s, size_t n);
+
+/* store_bridge.c: a Python materialization store behind the store vtable.
+ * native_pystore_new returns the vtable (the store owns `obj` and `module`
+ * references); native_pystore_discard undoes it when the provider refused it. */
+confidence_store *native_pystore_new(PyObject *module, PyObject *obj);
+void native_pystore_discard(confidence_store *store);
+/* Marks the calling thread as evaluating (store exceptions that are not
+ * Exceptions are kept to re-raise), and re-raises such an exception after. */
+void native_store_enter(void);
+int native_store_leave(void); /* -1 with the exception restored, else 0 */
+
+/* callbacks.c: the log/event queue read by the Python dispatcher thread. */
+enum { CB_LOG = 0, CB_EVENT = 1 };
+int native_callbacks_setup(void); /* once per process: the queue's fork handlers */
+void native_on_log(int level, const char *message, void *user);
+void native_on_event(const confidence_event *e, void *user);
+PyObject *native_wait_callback(PyObject *self, PyObject *args);
+PyObject *native_wake_callbacks(PyObject *self, PyObject *args);
+PyObject *native_callbacks_dropped(PyObject *self, PyObject *args);
+
+/* provider_options.c: the options dict of Provider(options). */
+typedef struct native_store_choice {
+  const char *kind, *url; /* store_kind ("python", "memory", "redis") and store_url */
+  uint32_t max_entries;   /* memory_max_entries */
+} native_store_choice;
+int native_read_options(PyObject *d, confidence_provider_options *o, native_store_choice *sc, int *release_gil);
+/* The store `sc` names, NULL for the provider's default; -1 with an exception. */
+int native_make_store(PyObject *module, PyObject *d, const native_store_choice *sc, confidence_store **out);
+
+/* provider_type.c */
+extern PyType_Spec native_provider_spec;
+int native_provider_setup(void); /* once per process: the per-thread details key */
+PyObject *native_raise_code(native_state *st, int rc);
+
+#endif
