@@ -253,7 +253,9 @@ CONFIDENCE_API const char *confidence_details_flag_key(const confidence_details 
 CONFIDENCE_API int confidence_details_reason(const confidence_details *d);
 CONFIDENCE_API int confidence_details_error_code(const confidence_details *d);
 CONFIDENCE_API const char *confidence_details_error_message(const confidence_details *d); /* "" if none */
-CONFIDENCE_API const char *confidence_details_variant(const confidence_details *d);       /* "" if none */
+/* The variant of the value returned: "" if none, and on every error result
+ * (which returns the caller's default). */
+CONFIDENCE_API const char *confidence_details_variant(const confidence_details *d);
 /* Flag metadata (OpenFeature flagMetadata): a struct with string entries
  * such as "rule", "segment", "assignment_id"; never NULL. */
 CONFIDENCE_API const confidence_value *confidence_details_metadata(const confidence_details *d);

@@ -19,7 +19,7 @@
 #define PY_FINALIZING() _Py_IsFinalizing()
 #endif
 
-/* What used to be C globals holding Python objects: one per module object. */
+/* The Python objects the module owns: one set per module object (no C globals). */
 typedef struct native_state {
   PyObject *native_error;        /* confidence._native.NativeError */
   PyTypeObject *provider_type;   /* confidence._native.Provider (a heap type) */

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, o
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
-from openfeature.exception import ErrorCode, ProviderFatalError
+from openfeature.exception import ErrorCode, ProviderFatalError, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider, Metadata, ProviderStatus
 
@@ -347,10 +347,12 @@ class ConfidenceProvider(AbstractProvider):
     def initialize(self, evaluation_context: Optional[EvaluationContext] = None) -> None:
         """Starts syncing and waits up to ``initialize_timeout`` for READY.
 
-        Returns also when not ready yet (as 0.15.3 does); evaluations then
-        report PROVIDER_NOT_READY until the state arrives and READY is
-        emitted. Raises ProviderFatalError when no state can ever load (a
-        rejected bootstrap with ``disable_state_sync``).
+        Raises ProviderNotReadyError when no state arrived in time, so the
+        SDK reports ERROR rather than READY (``set_provider_and_wait``
+        raises it); the provider keeps retrying and emits READY when the
+        state loads, which moves the SDK to READY. Raises ProviderFatalError
+        when no state can ever load (a rejected bootstrap with
+        ``disable_state_sync``).
         """
         with self._lifecycle:
             if self._started:
@@ -359,14 +361,20 @@ class ConfidenceProvider(AbstractProvider):
             with self._ready_lock:
                 self._ready_owed_to_sdk = True
             rc, message = self._native.start(self._initialize_timeout_ms)
-        status = self._native.status()
-        if status != 1:  # not READY on return: a READY later is news to the SDK
-            with self._ready_lock:
+        # Decided under the lock the READY handler takes: either the state is
+        # here (initialize returns, the SDK emits READY, the core's READY is
+        # dropped), or a READY handled from now on is news to the SDK.
+        with self._ready_lock:
+            status = self._native.status()
+            if status != 1:
                 self._ready_owed_to_sdk = False
         if status == 4:  # FATAL
             raise ProviderFatalError(f"Confidence state cannot load: {message}")
-        if rc != 0 and status != 1:
-            logger.warning("ConfidenceProvider not ready yet (%s); retrying in the background", message or rc)
+        if status != 1:
+            raise ProviderNotReadyError(
+                f"no Confidence flag state within {self._initialize_timeout_ms} ms"
+                f" ({message or rc}); retrying in the background, READY follows when it loads"
+            )
 
     def shutdown(self) -> None:
         """Stops the background threads and sends every queued exposure and event."""
@@ -413,6 +421,16 @@ class ConfidenceProvider(AbstractProvider):
             tk = attrs = None
         else:
             tk = evaluation_context.targeting_key
+            if tk is not None and type(tk) is not str:
+                # As 0.15.3: a falsy key is no key; any other must be a string.
+                if tk:
+                    return FlagResolutionDetails(
+                        value=default_value,
+                        reason=Reason.ERROR,
+                        error_code=ErrorCode.GENERAL,
+                        error_message=f"targeting_key must be a string, not {type(tk).__name__}",
+                    )
+                tk = None
             attrs = evaluation_context.attributes
             if attrs is not None and type(attrs) is not dict:
                 attrs = dict(attrs)

@@ -389,10 +389,12 @@ static int map_resolved(confidence_provider *p, const confidence_resolved_flag *
   return f->reason;
 }
 
-/* Copies, with the lengths the state knows: it may be freed later. */
-static void details_copy_flag(confidence_details *d, const confidence_resolved_flag *f)
+/* Copies, with the lengths the state knows: it may be freed later. The
+ * variant names the value returned (OpenFeature), so an error result, which
+ * returns the caller's default, has none. */
+static void details_copy_flag(confidence_details *d, const confidence_resolved_flag *f, bool error)
 {
-  if (f->variant)
+  if (f->variant && !error)
     text_str(&d->variant, f->variant->name);
   if (f->rule)
     text_str(&d->rule, f->rule->name);
@@ -453,7 +455,7 @@ static void evaluate(confidence_provider *p, cf_slot *slot, const confidence_sta
     telemetry_reason = map_resolved(p, f, name, path, ctx, w, o);
   }
   if (d && f)
-    details_copy_flag(d, f);
+    details_copy_flag(d, f, o->error_code != 0);
   record(p, slot, rc == 0 ? f : NULL, ctx, !skip_apply && rc == 0, telemetry_reason, started, n);
   free(view.fields);
 }

@@ -12,7 +12,11 @@
 #include "provider_internal.h"
 #include "state_internal.h"
 
+/* Without a state every evaluation returns its default, so a provider that
+ * is not ready retries soon: after 1 s, then every 2 s (never later than the
+ * poll interval), so READY follows a recovered CDN within about 2 s. */
 #define NOT_READY_RETRY_MS 1000
+#define NOT_READY_RETRY_MAX_MS 2000
 
 /* Names of flags added, removed or changed between two states. A flag
  * changed when its fingerprint (its definition and its segments) did. */
@@ -218,14 +222,15 @@ void *cf_provider_sync_main(void *arg)
 {
   confidence_provider *p = arg;
   cf_net_set_abort(cf_provider_sync_aborted, p);
-  uint32_t backoff = NOT_READY_RETRY_MS < p->state_poll_ms ? NOT_READY_RETRY_MS : p->state_poll_ms;
+  uint32_t retry_max = NOT_READY_RETRY_MAX_MS < p->state_poll_ms ? NOT_READY_RETRY_MAX_MS : p->state_poll_ms;
+  uint32_t backoff = NOT_READY_RETRY_MS < retry_max ? NOT_READY_RETRY_MS : retry_max;
   for (;;) {
     sync_once(p);
-    /* Not ready: retry soon, backing off up to the poll interval. */
+    /* Not ready: retry soon, backing off to retry_max. */
     bool ready = atomic_load(&p->current) != NULL;
     uint32_t wait = ready ? p->state_poll_ms : backoff;
     if (!ready)
-      backoff = backoff * 2 > p->state_poll_ms ? p->state_poll_ms : backoff * 2;
+      backoff = backoff * 2 > retry_max ? retry_max : backoff * 2;
     pthread_mutex_lock(&p->mu);
     bool stop = cf_provider_wait_until(p, cf_deadline_in(wait));
     pthread_mutex_unlock(&p->mu);

@@ -160,9 +160,11 @@ static void test_getters(void)
   confidence_value_free(obj);
   CHECK(confidence_provider_get_bool(p, "simple-flag.nope", se, 0, d) == 0);
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);
+  CHECK_STR(confidence_details_variant(d), ""); /* the default is returned: no variant */
   char *s = confidence_provider_get_string(p, "simple-flag.enabled", se, "dflt", d);
   CHECK_STR(s, "dflt");
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH);
+  CHECK_STR(confidence_details_variant(d), "");
   confidence_string_free(s);
   CHECK(confidence_provider_get_int(p, "no-such-flag.x", se, 42, d) == 42);
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);

@@ -54,11 +54,12 @@ class Backend:
         return {"cdn_base_url": self.cdn, "flag_log_url": self.grpc_url, "events_url": self.grpc_url}
 
 
-def start_backend(state, secret, tmp):
+def start_backend(state, secret, tmp, encryption_key=None):
     ports = os.path.join(tmp, f"ports-{os.getpid()}-{time.monotonic_ns()}.json")
+    key = ["--encryption-key", encryption_key] if encryption_key else []
     proc = subprocess.Popen(
         [sys.executable, os.path.join(REPO, "tools", "testserver", "server.py"), "--state", state,
-         "--secret", secret, "--ports-file", ports, "--max-lifetime", "900", "--exit-on-stdin-eof"],
+         "--secret", secret, "--ports-file", ports, "--max-lifetime", "900", "--exit-on-stdin-eof", *key],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     line = proc.stdout.readline().decode()
     assert line.startswith("READY"), f"testserver did not start: {line!r}"

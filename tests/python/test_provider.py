@@ -15,7 +15,7 @@ import pytest
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEvent
-from openfeature.exception import ErrorCode
+from openfeature.exception import ErrorCode, ProviderNotReadyError
 from openfeature.flag_evaluation import Reason
 from openfeature.provider import ProviderStatus
 
@@ -136,24 +136,36 @@ def test_ready_is_emitted_once(fresh_backend):
 
 
 def test_not_ready_while_cdn_down(fresh_backend):
+    # CDN down at start: the SDK must never say READY without a state. The
+    # provider's initialize ends abnormally (PROVIDER_NOT_READY), so the SDK
+    # reports ERROR, and set_provider_and_wait tells its caller.
     fresh_backend.faults({"cdn": {"mode": "status", "status": 503}})
     p = ConfidenceProvider(SECRET, **fresh_backend.provider_kwargs(), initialize_timeout=0.3)
-    api.set_provider(p)
-    p.initialize(None)
-    assert p.get_status() == ProviderStatus.NOT_READY
-    d = p.resolve_boolean_details("new-checkout.enabled", False, ALICE)
-    assert (d.value, d.reason, d.error_code) == (False, Reason.ERROR, ErrorCode.PROVIDER_NOT_READY)
+    client = api.get_client()
     ready = []
-    # (the SDK runs a handler at once for its own status, READY after initialize)
-    api.get_client().add_handler(ProviderEvent.PROVIDER_READY, lambda details: ready.append(details))
+    client.add_handler(ProviderEvent.PROVIDER_READY, lambda details: ready.append(details))
+    if hasattr(api, "set_provider_and_wait"):
+        with pytest.raises(ProviderNotReadyError):
+            api.set_provider_and_wait(p)
+    else:  # openfeature-sdk 0.8: set_provider initializes synchronously and never raises
+        api.set_provider(p)
+    assert client.get_provider_status() == ProviderStatus.ERROR
+    d = client.get_boolean_details("new-checkout.enabled", False, ALICE)
+    assert (d.value, d.reason, d.error_code) == (False, Reason.ERROR, ErrorCode.PROVIDER_NOT_READY)
     seen = len(ready)
+    time.sleep(3)  # several retries fail: still not READY
+    assert client.get_provider_status() == ProviderStatus.ERROR
     fresh_backend.faults({})
-    deadline = time.monotonic() + 15
-    while (len(ready) == seen or p.get_status() != ProviderStatus.READY) and time.monotonic() < deadline:
+    recovered = time.monotonic()
+    deadline = recovered + 15
+    while (len(ready) == seen or client.get_provider_status() != ProviderStatus.READY) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert p.get_status() == ProviderStatus.READY
-    assert len(ready) > seen, "READY not emitted once the CDN answered"
-    assert p.resolve_boolean_details("new-checkout.enabled", False, ALICE).value is True
+    took = time.monotonic() - recovered
+    assert client.get_provider_status() == ProviderStatus.READY
+    assert len(ready) == seen + 1, "READY not emitted once, when the CDN answered"
+    # Retries while not ready are at most 2 s apart (the poll interval is 30 s).
+    assert took < 3.0, took
+    assert client.get_boolean_value("new-checkout.enabled", False, ALICE) is True
 
 
 def test_events_configuration_changed_and_stale(fresh_backend):
