@@ -11,14 +11,13 @@
 #include <string.h>
 
 #include "clock.h"
-#include "confidence/version.h"
 #include "event_log.h"
 #include "queue_policy.h"
+#include "sdk_id.h"
 #include "util.h"
 #include "wire.h"
 
 #define PUBLISH_METHOD "/confidence.events.v1.EventsService/PublishEvents"
-#define SDK_CUSTOM_ID "libconfidence-c"
 enum { SDK_FIELD_CUSTOM_ID = 2, SDK_FIELD_VERSION = 3 };
 
 /* Vyukov's cell sequence, stored less the cell's index (seq - i): a fresh
@@ -183,13 +182,10 @@ static void build_request(cf_event_log *log, const char *secret, cf_wbuf *b)
   for (size_t i = 0; i < log->batch.n; i++)
     cf_wbuf_put_bytes_field(b, CF_PUBLISH_FIELD_EVENTS, log->batch.items[i].bytes, log->batch.items[i].len);
   cf_wbuf_put_timestamp(b, CF_PUBLISH_FIELD_SEND_TIME, cf_clock_wall_ns());
-  cf_wbuf sdk = {0};
-  cf_wbuf_put_bytes_field(&sdk, SDK_FIELD_CUSTOM_ID, SDK_CUSTOM_ID, sizeof SDK_CUSTOM_ID - 1);
-  cf_wbuf_put_bytes_field(&sdk, SDK_FIELD_VERSION, CONFIDENCE_VERSION_STRING, strlen(CONFIDENCE_VERSION_STRING));
-  if (sdk.err && !b->err)
-    b->err = sdk.err;
-  cf_wbuf_put_bytes_field(b, CF_PUBLISH_FIELD_SDK, sdk.p, sdk.n);
-  free(sdk.p);
+  size_t sdk = cf_wbuf_begin_msg(b, CF_PUBLISH_FIELD_SDK);
+  cf_wbuf_put_bytes_field(b, SDK_FIELD_CUSTOM_ID, CF_SDK_CUSTOM_ID, sizeof CF_SDK_CUSTOM_ID - 1);
+  cf_wbuf_put_bytes_field(b, SDK_FIELD_VERSION, CF_SDK_VERSION, sizeof CF_SDK_VERSION - 1);
+  cf_wbuf_end_msg(b, sdk);
 }
 
 /* PublishEventsResponse.errors: how many events the service refused. */

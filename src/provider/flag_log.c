@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "confidence/version.h"
 #include "flag_log_internal.h"
 #include "strmap.h"
 #include "util.h"
@@ -144,10 +143,7 @@ static bool encode_event(cf_flag_log *log, const cf_exposure *e, cf_log_event *o
 {
   char resolve_id[33];
   make_resolve_id(log, resolve_id);
-  Confidence__Flags__Resolver__V1__Sdk sdk = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__INIT;
-  sdk.sdk_case = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__SDK_CUSTOM_ID;
-  sdk.custom_id = "libconfidence-c";
-  sdk.version = CONFIDENCE_VERSION_STRING;
+  Confidence__Flags__Resolver__V1__Sdk sdk = cf_flag_log_sdk();
   Confidence__Flags__Resolver__V1__ClientInfo client = CONFIDENCE__FLAGS__RESOLVER__V1__CLIENT_INFO__INIT;
   client.client = (char *)e->cred->client->name.s;
   client.client_credential = (char *)e->cred->name.s;

@@ -189,10 +189,7 @@ void cf_flag_log_telemetry_exported(cf_flag_log *log)
 static bool put_telemetry(cf_flag_log *log, cf_wbuf *b)
 {
   Confidence__Flags__Resolver__V1__TelemetryData t = CONFIDENCE__FLAGS__RESOLVER__V1__TELEMETRY_DATA__INIT;
-  Confidence__Flags__Resolver__V1__Sdk sdk = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__INIT;
-  sdk.sdk_case = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__SDK_CUSTOM_ID;
-  sdk.custom_id = "libconfidence-c";
-  sdk.version = CONFIDENCE_VERSION_STRING;
+  Confidence__Flags__Resolver__V1__Sdk sdk = cf_flag_log_sdk();
   t.sdk = &sdk;
   t.resolver_version = CONFIDENCE_VERSION_STRING;
   t.memory_bytes = log->memory_bytes;

@@ -11,7 +11,9 @@
 #include "apply_dedup.h"
 #include "flag_log.h"
 #include "latency_histogram.h"
+#include "sdk_id.h"
 #include "slot_metrics.h"
+#include "proto/confidence/flags/resolver/v1/internal_api.pb-c.h"
 
 #define CF_FLAG_LOG_MAX_SCHEMAS 50 /* distinct context schemas kept per credential */
 
@@ -82,5 +84,15 @@ struct cf_flag_log {
 void cf_resolve_info_clear(cf_resolve_info *ri);
 /* Marks the telemetry so far as exported: the next export sends deltas. */
 void cf_flag_log_telemetry_exported(cf_flag_log *log);
+
+/* The Sdk message of FlagAssigned events and telemetry (sdk_id.h). */
+static inline Confidence__Flags__Resolver__V1__Sdk cf_flag_log_sdk(void)
+{
+  Confidence__Flags__Resolver__V1__Sdk sdk = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__INIT;
+  sdk.sdk_case = CONFIDENCE__FLAGS__RESOLVER__V1__SDK__SDK_CUSTOM_ID;
+  sdk.custom_id = CF_SDK_CUSTOM_ID;
+  sdk.version = CF_SDK_VERSION;
+  return sdk;
+}
 
 #endif

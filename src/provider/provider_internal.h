@@ -19,6 +19,7 @@
  *   event_wire.c        a track call's event in protobuf wire format
  *   wbuf.c              the growable write buffer and its protobuf writes
  *   queue_policy.h      when a send queue is sent early
+ *   sdk_id.h            how the library names itself to Confidence (Sdk messages)
  *   net.c               CDN downloads, gRPC calls and POSTs over a transport
  *   transport_curl.c    the built-in libcurl transport
  *   store_remote.c      Confidence's remote materialization store (gRPC)

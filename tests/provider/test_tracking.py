@@ -93,6 +93,10 @@ def test_threads(args, srv):
              e["payload"]["context"] == {"targeting_key": "user-%d" % int(e["payload"]["i"])} and "event_time" in e
              for e in events)
     check(ok, "payloads: data fields, context and value as the engine builds them")
+    requests = [c["request"] for c in srv.client._call("GET", "events")["requests"]]
+    check(requests and all(r.get("sdk", {}).get("custom_id") == "libconfidence-c" and r["sdk"].get("version") and
+                           "send_time" in r for r in requests),
+          "every PublishEvents request names the SDK and carries a send time")
     d.close()
 
 
