@@ -421,16 +421,15 @@ class ConfidenceProvider(AbstractProvider):
             tk = attrs = None
         else:
             tk = evaluation_context.targeting_key
-            if tk is not None and type(tk) is not str:
-                # As 0.15.3: a falsy key is no key; any other must be a string.
-                if tk:
-                    return FlagResolutionDetails(
-                        value=default_value,
-                        reason=Reason.ERROR,
-                        error_code=ErrorCode.GENERAL,
-                        error_message=f"targeting_key must be a string, not {type(tk).__name__}",
-                    )
-                tk = None
+            # As 0.15.3: a key must be a string; a falsy one is no key (the
+            # context conversion leaves it out).
+            if type(tk) is not str and tk:
+                return FlagResolutionDetails(
+                    value=default_value,
+                    reason=Reason.ERROR,
+                    error_code=ErrorCode.GENERAL,
+                    error_message=f"targeting_key must be a string, not {type(tk).__name__}",
+                )
             attrs = evaluation_context.attributes
             if attrs is not None and type(attrs) is not dict:
                 attrs = dict(attrs)
