@@ -90,12 +90,13 @@ ALLOWED = [
 ]
 
 
-def run_driver(python, backend, cases_path):
+def run_driver(python, backend, cases_path, impl):
     out = subprocess.run(
         [python, DRIVER, "--cdn", backend.cdn, "--grpc", f"127.0.0.1:{backend.grpc}", "--secret", SECRET,
          "--key", KEY, "--cases", cases_path],
         capture_output=True, text=True, timeout=600, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert out.returncode == 0, out.stderr[-3000:]
+    assert f"# {impl}" in out.stderr, f"expected the {impl} package: {out.stderr[-500:]}"
     return {r["id"]: r for r in map(json.loads, out.stdout.splitlines())}
 
 
@@ -114,8 +115,8 @@ def test_same_answers_as_official(tmp_path, peer_python):
         cases = gen_cases()
         path = tmp_path / "cases.jsonl"
         path.write_text("".join(json.dumps(c) + "\n" for c in cases))
-        official = run_driver(peer_python, backend, str(path))
-        ours = run_driver(sys.executable, backend, str(path))
+        official = run_driver(peer_python, backend, str(path), "official")
+        ours = run_driver(sys.executable, backend, str(path), "ours")
     finally:
         backend.proc.terminate()
         backend.proc.wait(10)
