@@ -18,20 +18,41 @@ static confidence_value *str_value(PyObject *s)
   return confidence_value_new_string_len(u, (size_t)n);
 }
 
-static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int depth)
+/* Puts one level of a failed conversion's path in front of what deeper
+ * levels wrote: `name` (a key, "[i]" for an index) at `depth`. */
+static void path_prepend(native_path *path, int depth, const char *name, size_t n)
+{
+  if (!path || depth > NATIVE_PATH_LEVELS)
+    return;
+  char seg[48];
+  if (depth == NATIVE_PATH_LEVELS) { /* deeper levels are summarised */
+    n = 3;
+    memcpy(seg, "...", n);
+  } else {
+    n = n > 32 ? 32 : n;
+    memcpy(seg, name, n);
+  }
+  const char *rest = path->buf + sizeof path->buf - path->len;
+  if (path->len && rest[0] != '[' && rest[0] != '.') /* no dot before "[i]" or "..." */
+    seg[n++] = '.';
+  if (n > sizeof path->buf - path->len)
+    return;
+  path->len += n;
+  memcpy(path->buf + sizeof path->buf - path->len, seg, n);
+}
+
+static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int depth, native_path *path)
 {
   PyObject *ks = PyUnicode_Check(key) ? (Py_INCREF(key), key) : PyObject_Str(key);
-  if (!ks)
-    return -1;
-  Py_ssize_t kn;
-  const char *k = PyUnicode_AsUTF8AndSize(ks, &kn);
-  if (!k) {
-    Py_DECREF(ks);
-    return -1;
-  }
-  confidence_value *v = native_to_value(val, depth + 1);
+  Py_ssize_t kn = 0;
+  const char *k = ks ? PyUnicode_AsUTF8AndSize(ks, &kn) : NULL;
+  confidence_value *v = k ? native_to_value(val, depth + 1, path) : NULL;
   if (!v) {
-    Py_DECREF(ks);
+    if (k)
+      path_prepend(path, depth, k, (size_t)kn);
+    else
+      path_prepend(path, depth, "<key>", 5);
+    Py_XDECREF(ks);
     return -1;
   }
   int rc = confidence_value_struct_set_len(st, k, (size_t)kn, v);
@@ -43,25 +64,35 @@ static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int de
   return 0;
 }
 
-/* Every item of a dict into the struct `st` (freed on failure). */
-static confidence_value *struct_fill(confidence_value *st, PyObject *dict, int depth)
+/* Every item of a dict into the struct `st` (freed on failure). Key and
+ * value are held while converted: str() of either runs Python code, which
+ * may change the dict (iteration then stops or goes on, but never reads
+ * freed memory). */
+static confidence_value *struct_fill(confidence_value *st, PyObject *dict, int depth, native_path *path)
 {
   PyObject *k, *val;
   Py_ssize_t pos = 0;
-  while (PyDict_Next(dict, &pos, &k, &val))
-    if (struct_set(st, k, val, depth) != 0) {
+  while (PyDict_Next(dict, &pos, &k, &val)) {
+    Py_INCREF(k);
+    Py_INCREF(val);
+    int rc = struct_set(st, k, val, depth, path);
+    Py_DECREF(k);
+    Py_DECREF(val);
+    if (rc != 0) {
       confidence_value_free(st);
       return NULL;
     }
+  }
   return st;
 }
 
 /* Python -> value, as the official provider converts a context: None, bool,
- * numbers, str, lists, mappings; anything else by str(). */
-confidence_value *native_to_value(PyObject *o, int depth)
+ * numbers, str, lists, mappings; anything else by str(). Cycles and deep
+ * nesting end at MAX_DEPTH. */
+confidence_value *native_to_value(PyObject *o, int depth, native_path *path)
 {
   if (depth > MAX_DEPTH) {
-    PyErr_SetString(PyExc_ValueError, "value nests too deeply");
+    PyErr_SetString(PyExc_ValueError, "value nests too deeply (or contains itself)");
     return NULL;
   }
   confidence_value *v = NULL;
@@ -80,12 +111,20 @@ confidence_value *native_to_value(PyObject *o, int depth)
     v = confidence_value_new_list();
     if (!v)
       return (confidence_value *)PyErr_NoMemory();
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
-    for (Py_ssize_t i = 0; i < n; i++) {
-      confidence_value *item = native_to_value(PySequence_Fast_GET_ITEM(o, i), depth + 1);
+    /* The size is read again each time and the item held: converting an
+     * item may run Python code that shortens the list. */
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(o); i++) {
+      PyObject *it = PySequence_Fast_GET_ITEM(o, i);
+      Py_INCREF(it);
+      confidence_value *item = native_to_value(it, depth + 1, path);
+      Py_DECREF(it);
       if (!item || confidence_value_list_append(v, item) != 0) {
         confidence_value_free(v);
-        return item ? (confidence_value *)PyErr_NoMemory() : NULL;
+        if (item)
+          return (confidence_value *)PyErr_NoMemory();
+        char index[24];
+        path_prepend(path, depth, index, (size_t)snprintf(index, sizeof index, "[%zd]", i));
+        return NULL;
       }
     }
     return v;
@@ -93,14 +132,14 @@ confidence_value *native_to_value(PyObject *o, int depth)
     v = confidence_value_new_struct();
     if (!v)
       return (confidence_value *)PyErr_NoMemory();
-    return struct_fill(v, o, depth);
+    return struct_fill(v, o, depth, path);
   } else if (PyMapping_Check(o) && PyObject_HasAttrString(o, "items")) {
     PyObject *d = PyDict_New();
     if (!d || PyDict_Update(d, o) != 0) {
       Py_XDECREF(d);
       return NULL;
     }
-    v = native_to_value(d, depth);
+    v = native_to_value(d, depth, path);
     Py_DECREF(d);
     return v;
   } else {
@@ -182,14 +221,14 @@ PyObject *native_from_value(const confidence_value *v)
 
 /* An OpenFeature context: targeting_key first, then the attributes (an
  * attribute called targeting_key overrides it, as in the official provider). */
-confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs)
+confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, native_path *path)
 {
   confidence_value *ctx = confidence_value_new_struct();
   if (!ctx)
     return (confidence_value *)PyErr_NoMemory();
   if (targeting_key && targeting_key != Py_None && PyObject_IsTrue(targeting_key) == 1) {
     PyObject *k = PyUnicode_FromString("targeting_key");
-    int rc = k ? struct_set(ctx, k, targeting_key, 0) : -1;
+    int rc = k ? struct_set(ctx, k, targeting_key, 0, path) : -1;
     Py_XDECREF(k);
     if (rc != 0) {
       confidence_value_free(ctx);
@@ -202,7 +241,37 @@ confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs)
       PyErr_SetString(PyExc_TypeError, "attributes must be a dict");
       return NULL;
     }
-    return struct_fill(ctx, attrs, 0);
+    return struct_fill(ctx, attrs, 0, path);
   }
   return ctx;
+}
+
+PyObject *native_conversion_message(const native_path *path)
+{
+  if (!PyErr_ExceptionMatches(PyExc_Exception))
+    return NULL;
+  PyObject *type, *exc, *tb;
+  PyErr_Fetch(&type, &exc, &tb);
+  PyErr_NormalizeException(&type, &exc, &tb);
+  /* str() of the exception may itself fail (a raising __str__): then the
+   * type's name alone. */
+  PyObject *why = exc ? PyObject_Str(exc) : NULL;
+  const char *why_s = why ? PyUnicode_AsUTF8(why) : NULL;
+  if (!why_s)
+    PyErr_Clear();
+  const char *tname = type ? ((PyTypeObject *)type)->tp_name : "error";
+  const char *sep = why_s && *why_s ? ": " : "";
+  char text[sizeof path->buf + 320];
+  int n = path && path->len
+              ? snprintf(text, sizeof text, "context attribute '%.*s' cannot be converted: %s%s%.200s", (int)path->len,
+                         path->buf + sizeof path->buf - path->len, tname, sep, why_s ? why_s : "")
+              : snprintf(text, sizeof text, "the evaluation context cannot be converted: %s%s%.200s", tname, sep,
+                         why_s ? why_s : "");
+  /* A key cut at a byte limit may end inside a character. */
+  PyObject *msg = PyUnicode_DecodeUTF8(text, n < (int)sizeof text ? n : (int)sizeof text - 1, "replace");
+  Py_XDECREF(why);
+  Py_XDECREF(type);
+  Py_XDECREF(exc);
+  Py_XDECREF(tb);
+  return msg;
 }

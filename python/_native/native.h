@@ -50,9 +50,25 @@ static inline native_state *native_state_of_type(PyTypeObject *type)
 }
 
 /* convert.c: Python values <-> confidence_value trees. */
-confidence_value *native_to_value(PyObject *o, int depth);
+
+/* Where a conversion failed: the attribute path ("a.b[2]"), written from the
+ * failing value outwards as the conversion unwinds, so a conversion that
+ * succeeds writes nothing. Levels below NATIVE_PATH_LEVELS show as "...". */
+#define NATIVE_PATH_LEVELS 12
+typedef struct native_path {
+  char buf[NATIVE_PATH_LEVELS * 40 + 8];
+  size_t len; /* the path is the last `len` bytes of buf (zeroed: empty) */
+} native_path;
+
+/* Python -> value (NULL with a Python exception). `path` may be NULL. */
+confidence_value *native_to_value(PyObject *o, int depth, native_path *path);
 PyObject *native_from_value(const confidence_value *v);
-confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs);
+confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, native_path *path);
+/* After a failed conversion of a context: for an Exception, replaces it with
+ * a message naming the attribute path and its cause (a new str) and returns
+ * it; for anything else (KeyboardInterrupt, SystemExit) leaves it set and
+ * returns NULL. */
+PyObject *native_conversion_message(const native_path *path);
 PyObject *native_decode(const char *s, size_t n);
 
 /* store_bridge.c: a Python materialization store behind the store vtable.

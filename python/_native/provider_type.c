@@ -261,9 +261,18 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
     PyErr_SetString(PyExc_ValueError, "unknown kind");
     return NULL;
   }
-  confidence_value *ctx = native_make_context(args[2], args[3]);
-  if (!ctx)
-    return NULL;
+  native_path path;
+  path.len = 0; /* the buffer is written only if the conversion fails */
+  confidence_value *ctx = native_make_context(args[2], args[3], &path);
+  if (!ctx) {
+    /* A context that cannot be converted is the caller's error, answered
+     * like every other: the default, INVALID_CONTEXT and why. */
+    PyObject *msg = native_conversion_message(&path);
+    if (!msg)
+      return NULL; /* KeyboardInterrupt, SystemExit: not ours to swallow */
+    return Py_BuildValue("(OiiNO{})", dflt, CONFIDENCE_EVAL_REASON_ERROR, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT,
+                         msg, Py_None);
+  }
   confidence_details *det = thread_details();
   if (!det) {
     confidence_value_free(ctx);
@@ -362,7 +371,7 @@ static PyObject *Provider_track(ProviderObject *self, PyObject *args)
   NEED_P(self);
   confidence_value *ctx = NULL, *dv = NULL;
   if (tk != Py_None || attrs != Py_None) {
-    ctx = native_make_context(tk, attrs);
+    ctx = native_make_context(tk, attrs, NULL);
     if (!ctx)
       return NULL;
   }
@@ -376,7 +385,7 @@ static PyObject *Provider_track(ProviderObject *self, PyObject *args)
     det.has_value = 1;
   }
   if (data != Py_None) {
-    dv = native_to_value(data, 0);
+    dv = native_to_value(data, 0, NULL);
     if (!dv) {
       confidence_value_free(ctx);
       return NULL;
@@ -473,7 +482,7 @@ static PyObject *Provider_evaluate_all(ProviderObject *self, PyObject *args)
   if (!PyArg_ParseTuple(args, "OOp", &tk, &attrs, &apply))
     return NULL;
   NEED_P(self);
-  confidence_value *ctx = native_make_context(tk, attrs);
+  confidence_value *ctx = native_make_context(tk, attrs, NULL);
   if (!ctx)
     return NULL;
   char *json = NULL;

@@ -432,7 +432,15 @@ class ConfidenceProvider(AbstractProvider):
                 )
             attrs = evaluation_context.attributes
             if attrs is not None and type(attrs) is not dict:
-                attrs = dict(attrs)
+                try:
+                    attrs = dict(attrs)
+                except Exception as e:  # the caller's mapping: an error result, not an exception
+                    return FlagResolutionDetails(
+                        value=default_value,
+                        reason=Reason.ERROR,
+                        error_code=ErrorCode.INVALID_CONTEXT,
+                        error_message=f"the evaluation context's attributes are not a mapping: {type(e).__name__}",
+                    )
         value, reason, code, message, variant, metadata = self._native.get(kind, flag_key, tk, attrs, default_value)
         return FlagResolutionDetails(
             value=value,
@@ -531,15 +539,15 @@ class ConfidenceProvider(AbstractProvider):
         tracking_event_details: Optional["TrackingEventDetails"] = None,
     ) -> None:
         """OpenFeature tracking: one Confidence event (never blocks, never raises)."""
-        tk = evaluation_context.targeting_key if evaluation_context else None
-        attrs = evaluation_context.attributes if evaluation_context else None
-        if attrs is not None and type(attrs) is not dict:
-            attrs = dict(attrs)
-        value = getattr(tracking_event_details, "value", None) if tracking_event_details else None
-        data = getattr(tracking_event_details, "attributes", None) if tracking_event_details else None
-        if data is not None and type(data) is not dict:
-            data = dict(data)
         try:
+            tk = evaluation_context.targeting_key if evaluation_context else None
+            attrs = evaluation_context.attributes if evaluation_context else None
+            if attrs is not None and type(attrs) is not dict:
+                attrs = dict(attrs)
+            value = getattr(tracking_event_details, "value", None) if tracking_event_details else None
+            data = getattr(tracking_event_details, "attributes", None) if tracking_event_details else None
+            if data is not None and type(data) is not dict:
+                data = dict(data)
             self._native.track(tracking_event_name, tk, attrs, value, data or None)
         except Exception:
             logger.warning("Failed to track event '%s'", tracking_event_name, exc_info=True)

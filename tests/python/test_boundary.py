@@ -1,0 +1,139 @@
+"""The provider's boundary with the SDK: a context value that cannot be
+converted is an error result (the default, INVALID_CONTEXT and a message
+naming the attribute), never an exception into the SDK, never a log record;
+values that can be converted keep working; memory stays flat."""
+
+import datetime
+import decimal
+import logging
+import math
+import time
+
+import pytest
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import Reason
+from openfeature.provider import ProviderStatus
+
+from confidence import ConfidenceProvider
+from conftest import SECRET
+
+FLAG = "new-checkout.enabled"
+
+
+def ready(backend):
+    p = ConfidenceProvider(SECRET, **backend.provider_kwargs())
+    api.set_provider(p)
+    p.initialize(None)
+    assert api.get_client().get_provider_status() in (ProviderStatus.READY, ProviderStatus.NOT_READY)
+    return p
+
+
+class RaisingStr:
+    def __str__(self):
+        raise RuntimeError("no text for you")
+
+
+class ClearsParent:
+    """str() empties the container it sits in, while it is being converted."""
+
+    def __init__(self):
+        self.parent = None
+
+    def __str__(self):
+        self.parent.clear()
+        return "cleared"
+
+
+def nested(levels):
+    v = "leaf"
+    for _ in range(levels):
+        v = [v]
+    return v
+
+
+def hostile():
+    """(name, attributes, the attribute path the message must name)."""
+    cyclic_dict = {}
+    cyclic_dict["self"] = cyclic_dict
+    cyclic_list = []
+    cyclic_list.append(cyclic_list)
+    in_list = ClearsParent()
+    parent_list = ["a", in_list, "b"]
+    in_list.parent = parent_list
+    in_dict = ClearsParent()
+    parent_dict = {"x": 1, "y": in_dict, "z": 2}
+    in_dict.parent = parent_dict
+    return [
+        ("dict containing itself", {"user": cyclic_dict}, "user.self.self"),
+        ("list containing itself", {"tags": cyclic_list}, "tags[0][0]"),
+        ("lone surrogate value", {"name": "a\ud800b"}, "name"),
+        ("lone surrogate key", {"\udc00": 1}, "<key>"),
+        ("str() raises", {"obj": RaisingStr()}, "obj"),
+        ("100,000 levels", {"deep": nested(100_000)}, "deep[0][0]"),
+        ("int beyond a double", {"n": 10**400}, "n"),
+        ("str() empties its list", {"l": parent_list}, None),
+        ("str() empties its dict", {"d": parent_dict}, None),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(hostile())), ids=[h[0] for h in hostile()])
+def test_unconvertible_context_is_an_error_result(fresh_backend, caplog, case):
+    name, attrs, path = hostile()[case]
+    caplog.set_level(logging.DEBUG)
+    p = ready(fresh_backend)
+    client = api.get_client()
+    time.sleep(0.2)  # start-up logs arrive through the dispatcher thread
+    caplog.clear()  # from here on: only what the evaluations cause
+    ctx = EvaluationContext(targeting_key="alice", attributes=attrs)
+    d = p.resolve_boolean_details(FLAG, True, ctx)  # straight: nothing may be raised
+    c = client.get_boolean_details(FLAG, True, ctx)
+    for r in (d, c):
+        if path is None:  # mutation during conversion: converted or refused, never a crash
+            assert r.error_code in (None, ErrorCode.INVALID_CONTEXT), (name, r)
+            continue
+        assert (r.value, r.reason, r.error_code, r.variant) == (True, Reason.ERROR, ErrorCode.INVALID_CONTEXT, None), r
+        assert f"'{path}" in r.error_message, (name, r.error_message)
+    bad = [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert not bad, [rec.getMessage() for rec in bad]
+
+
+def test_convertible_values_still_work(fresh_backend):
+    p = ready(fresh_backend)
+    attrs = {
+        "when": datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.timezone.utc),
+        "day": datetime.date(2026, 12, 7),
+        "price": decimal.Decimal("9.99"),
+        "raw": b"bytes",
+        "pair": (1, 2),
+        "set": {3},
+        "big": 2**70,
+        "nan": math.nan,
+        "inf": math.inf,
+        7: "non-str key",
+        "country": "US",
+    }
+    d = p.resolve_boolean_details(FLAG, True, EvaluationContext(targeting_key="alice", attributes=attrs))
+    assert d.error_code is None and d.reason != Reason.ERROR, d
+    assert isinstance(d.value, bool)
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        import os
+
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_hostile_evaluations_keep_memory_flat(fresh_backend):
+    p = ready(fresh_backend)
+    contexts = [EvaluationContext(targeting_key="alice", attributes=a) for _, a, path in hostile() if path]
+    for i in range(2_000):  # warm-up: caches, thread details
+        p.resolve_boolean_details(FLAG, True, contexts[i % len(contexts)])
+    before = rss_bytes()
+    for i in range(100_000):
+        d = p.resolve_boolean_details(FLAG, True, contexts[i % len(contexts)])
+        assert d.error_code == ErrorCode.INVALID_CONTEXT
+    grown = rss_bytes() - before
+    assert grown <= 2 * 1024 * 1024, f"RSS grew by {grown} bytes over 100,000 hostile evaluations"
