@@ -73,9 +73,8 @@ PyObject *native_decode(const char *s, size_t n);
 
 /* store_bridge.c: a Python materialization store behind the store vtable.
  * native_pystore_new returns the vtable (the store owns `obj` and `module`
- * references); native_pystore_discard undoes it when the provider refused it. */
+ * references, released by its free). */
 confidence_store *native_pystore_new(PyObject *module, PyObject *obj);
-void native_pystore_discard(confidence_store *store);
 /* Marks the calling thread as evaluating (store exceptions that are not
  * Exceptions are kept to re-raise), and re-raises such an exception after. */
 void native_store_enter(void);

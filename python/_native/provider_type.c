@@ -96,16 +96,10 @@ static int Provider_init(ProviderObject *self, PyObject *args, PyObject *kw)
   confidence_store *store = NULL;
   if (native_make_store(native_module_of_type(Py_TYPE(self)), d, &sc, &store) != 0)
     return -1;
-  int python_store = sc.kind && strcmp(sc.kind, "python") == 0;
   o.materialization_store = store;
   confidence_provider *p = NULL;
-  int rc = confidence_provider_new(&o, &p);
+  int rc = confidence_provider_new(&o, &p); /* takes the store, also when it fails */
   if (rc != 0) {
-    /* not accepted: the store is still ours */
-    if (store && !python_store)
-      confidence_store_free(store);
-    else if (python_store)
-      native_pystore_discard(store);
     raise_code(self, rc);
     return -1;
   }

@@ -243,11 +243,3 @@ confidence_store *native_pystore_new(PyObject *module, PyObject *obj)
   ps->module = module;
   return &ps->vt;
 }
-
-void native_pystore_discard(confidence_store *store)
-{
-  pystore *ps = store->user_data;
-  Py_DECREF(ps->obj);
-  Py_DECREF(ps->module);
-  free(ps);
-}

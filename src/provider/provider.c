@@ -212,24 +212,38 @@ void cf_provider_init_locks(confidence_provider *p)
   pthread_condattr_destroy(&ca);
 }
 
+/* The options' store is the provider's from the call on, whatever happens:
+ * a call that fails before the provider holds it frees it here. */
+static int refuse(const confidence_provider_options *opts, int rc)
+{
+  confidence_store_free((confidence_store *)opts->materialization_store);
+  return rc;
+}
+
 int confidence_provider_new(const confidence_provider_options *user_opts, confidence_provider **out)
 {
-  if (!out)
-    return cf_error(CONFIDENCE_EINVAL, "out must not be NULL");
-  *out = NULL;
+  if (out)
+    *out = NULL;
   if (!user_opts)
     return cf_error(CONFIDENCE_EINVAL, "options must not be NULL");
   confidence_provider_options opts;
   int rc = cf_copy_versioned(&opts, sizeof opts, user_opts, user_opts->version, OPTIONS_SIZES,
                              CONFIDENCE_PROVIDER_OPTIONS_VERSION, "confidence_provider_options");
-  if (rc || (rc = validate(&opts)) != 0)
+  if (rc) /* a version we do not know: which fields it has is unknown */
     return rc;
+  if (!out)
+    return refuse(&opts, cf_error(CONFIDENCE_EINVAL, "out must not be NULL"));
+  if ((rc = validate(&opts)) != 0)
+    return refuse(&opts, rc);
   confidence_provider *p = calloc(1, sizeof *p);
   if (!p)
-    return cf_error(CONFIDENCE_ENOMEM, "out of memory");
+    return refuse(&opts, cf_error(CONFIDENCE_ENOMEM, "out of memory"));
   p->transport = opts.transport ? opts.transport : confidence_transport_curl();
-  if (cf_provider_store_init(p, &opts) != 0 /* first, so a taken store is freed below */ ||
-      !copy_config(p, &opts) || cf_slots_init(p) != 0 || cf_provider_tracking_init(p, &opts) != 0) {
+  bool slots = false;
+  if (cf_provider_store_init(p, &opts) != 0 /* first: from here free_config frees the store */ ||
+      !copy_config(p, &opts) || !(slots = cf_slots_init(p) == 0) || cf_provider_tracking_init(p, &opts) != 0) {
+    if (slots) /* the thread key and the slot locks */
+      cf_slots_free(p);
     free_config(p);
     return cf_error(CONFIDENCE_ENOMEM, "out of memory");
   }

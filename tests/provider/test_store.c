@@ -76,19 +76,26 @@ static void test_options(void)
   o.use_remote_materialization_store = 1;
   confidence_provider *p = NULL;
   int frees = atomic_load(&w.frees);
+  /* The provider takes the store in every case: refused, it is freed at
+   * once (the caller never frees it, so it is freed exactly once). */
   CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL && p == NULL);
   CHECK(strstr(confidence_last_error_message(), "exclusive") != NULL);
-  CHECK(atomic_load(&w.frees) == frees); /* not accepted: not freed */
+  CHECK(atomic_load(&w.frees) == frees + 1);
   confidence_store bad = wrapped;
   bad.version = CONFIDENCE_STORE_VERSION + 1;
   o.use_remote_materialization_store = 0;
   o.materialization_store = &bad;
   CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL);
+  CHECK(atomic_load(&w.frees) == frees + 2);
   bad = wrapped;
   bad.read = NULL;
   CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_EINVAL);
-  CHECK(atomic_load(&w.frees) == frees);
-  o.materialization_store = &wrapped; /* accepted: freed exactly once, with the provider */
+  CHECK(atomic_load(&w.frees) == frees + 3);
+  o.materialization_store = &wrapped;
+  CHECK(confidence_provider_new(&o, NULL) == CONFIDENCE_EINVAL);
+  CHECK(atomic_load(&w.frees) == frees + 4);
+  frees += 4;
+  /* accepted: freed exactly once, with the provider */
   CHECK(confidence_provider_new(&o, &p) == 0);
   CHECK(atomic_load(&w.frees) == frees);
   confidence_provider_free(p);
@@ -102,6 +109,34 @@ static void test_options(void)
   CHECK(confidence_provider_read_store_stats(p, &s) == CONFIDENCE_EINVAL);
   confidence_provider_free(p);
   CHECK(atomic_load(&w.frees) == frees + 1);
+}
+
+/* A failure after the store was accepted (here: no thread-local key left,
+ * as with about a thousand live providers) frees it exactly once too, and
+ * leaves nothing behind: once the other providers are gone, a provider can
+ * be made again. */
+static void test_store_taken_when_creation_fails_late(void)
+{
+  enum { MAX_LIVE = 4096 };
+  static confidence_provider *live[MAX_LIVE];
+  confidence_provider_options o = CONFIDENCE_PROVIDER_OPTIONS_INIT;
+  o.client_secret = "s";
+  o.max_queued_exposures = 2;
+  o.max_queued_events = 2;
+  size_t n = 0;
+  while (n < MAX_LIVE && confidence_provider_new(&o, &live[n]) == 0)
+    n++;
+  CHECK(n < MAX_LIVE); /* the keys ran out */
+  int frees = atomic_load(&w.frees);
+  o.materialization_store = &wrapped;
+  confidence_provider *p = NULL;
+  CHECK(confidence_provider_new(&o, &p) == CONFIDENCE_ENOMEM && p == NULL);
+  CHECK(atomic_load(&w.frees) == frees + 1);
+  for (size_t i = 0; i < n; i++)
+    confidence_provider_free(live[i]);
+  o.materialization_store = NULL;
+  CHECK(confidence_provider_new(&o, &p) == 0);
+  confidence_provider_free(p);
 }
 
 /* ---- faults -------------------------------------------------------------------- */
@@ -338,6 +373,7 @@ int main(int argc, char **argv)
   }
   CHECK(confidence_memory_store_new(NULL, &memory) == 0);
   test_options();
+  test_store_taken_when_creation_fails_late();
   test_memory_store();
   run_scenarios(&memory_kind, argv[1], "mem");
   test_faults(argv[1]);

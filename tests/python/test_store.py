@@ -245,3 +245,41 @@ def test_marker_types():
         RemoteMaterializationStore().read([])
     with pytest.raises(TypeError):
         ConfidenceProvider("s", materialization_store=object())
+
+
+def test_store_refused_late_is_released_once():
+    # Creating a provider can fail after it took the store (here: the
+    # process's thread-local keys run out, as with about a thousand live
+    # providers). The store is then released exactly once, by the C
+    # provider; the extension must not release it again.
+    import gc
+    import sys
+
+    from confidence import _native
+
+    class Store:
+        def read(self, ops):
+            return []
+
+        def write(self, ops):
+            pass
+
+    base = {"client_secret": "s", "max_queued_exposures": 2, "max_queued_events": 2}
+    live = []
+    try:
+        while len(live) < 4096:
+            try:
+                live.append(_native.Provider(dict(base)))
+            except _native.NativeError:
+                break
+        assert len(live) < 4096, "the thread-local keys never ran out"
+        store = Store()
+        refs = sys.getrefcount(store)
+        with pytest.raises(_native.NativeError):
+            _native.Provider(dict(base, store_kind="python", store=store))
+        gc.collect()
+        assert sys.getrefcount(store) == refs
+    finally:
+        live.clear()
+        gc.collect()
+    _native.Provider(dict(base))  # the keys came back

@@ -96,9 +96,12 @@ typedef struct confidence_store {
    * the evaluation's answer. */
   int (*write)(const confidence_store_write_op *const *ops, size_t count, confidence_store_batch *batch,
                void *user_data);
-  /* Called exactly once, with user_data, when the provider holding the
-   * store is freed (or creating it fails after the store was accepted), or
-   * by confidence_store_free. The struct must stay valid until then. */
+  /* Called exactly once, with user_data: when the provider holding the
+   * store is freed, or by confidence_provider_new itself when it fails
+   * (the options' store is the provider's from that call on, as
+   * confidence_value_list_append takes its value), or by
+   * confidence_store_free for a store never given to a provider. The struct
+   * must stay valid until then. */
   void (*free)(void *user_data);
   void *user_data;
 } confidence_store;
