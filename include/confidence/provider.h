@@ -163,8 +163,9 @@ CONFIDENCE_API int confidence_provider_flush(confidence_provider *p, uint32_t ti
  * does (exchanges in flight are abandoned: the CDN's at once, flag-log
  * sends at the deadline; a custom transport that ignores
  * should_abort bounds it by its own timeouts instead). Exposures not
- * delivered by then are counted in stats.exposures_lost_at_shutdown (and
- * exposures_dropped). Idempotent. Evaluations after shutdown return
+ * delivered by then, a send still in flight included, are counted in
+ * stats.exposures_lost_at_shutdown (and exposures_dropped) when it
+ * returns, whatever it returns. Idempotent. Evaluations after shutdown return
  * defaults (NOT_READY).
  * Returns 0, CONFIDENCE_ETIMEDOUT (threads or sends not done in time),
  * CONFIDENCE_ENETWORK (exposures left undelivered) or CONFIDENCE_EINVAL. */

@@ -398,7 +398,9 @@ void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, cf_batch_outcome outc
 {
   pthread_mutex_lock(&log->mu);
   log->inflight_events = 0;
-  if (outcome == CF_BATCH_DELIVERED || outcome == CF_BATCH_REJECTED) {
+  if (log->closed) { /* a send shutdown gave up on: its events are counted lost */
+    free(b->bytes);
+  } else if (outcome == CF_BATCH_DELIVERED || outcome == CF_BATCH_REJECTED) {
     if (outcome == CF_BATCH_DELIVERED)
       log->sent += b->n_events;
     else /* never retried: the same bytes would be refused again */
@@ -439,7 +441,9 @@ static uint64_t drop_queue(cf_flag_log *log)
 uint64_t cf_flag_log_discard(cf_flag_log *log)
 {
   pthread_mutex_lock(&log->mu);
-  uint64_t n = drop_queue(log);
+  uint64_t n = drop_queue(log) + log->inflight_events;
+  log->inflight_events = 0;
+  log->closed = true;
   log->lost += n;
   pthread_mutex_unlock(&log->mu);
   return n;

@@ -95,8 +95,10 @@ typedef enum cf_batch_outcome {
 void cf_flag_log_batch_done(cf_flag_log *log, cf_batch *b, cf_batch_outcome outcome);
 /* Counts `n` events sent again after an attempt whose outcome is unknown. */
 void cf_flag_log_count_resent(cf_flag_log *log, uint64_t n);
-/* Drops every queued event (and a batch waiting to be resent), counting
- * them lost at shutdown; returns how many. */
+/* At the end of shutdown: drops every queued event (and a batch waiting to
+ * be resent) and counts them lost, with a batch still in flight, whose
+ * outcome is then ignored; nothing is taken or counted after. Returns how
+ * many were counted lost. */
 uint64_t cf_flag_log_discard(cf_flag_log *log);
 /* Apply dedup (§4.6) on or off (off after cf_flag_log_new). */
 void cf_flag_log_set_dedup(cf_flag_log *log, bool on);

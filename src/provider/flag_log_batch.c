@@ -267,6 +267,10 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
 {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&log->mu);
+  if (log->closed) { /* shutdown has counted what was left */
+    pthread_mutex_unlock(&log->mu);
+    return false;
+  }
   if (log->dedup_on)
     cf_dedup_sweep(&log->dedup, cf_clock_wall_ns() / 1000000000);
   if (log->retry.bytes) { /* resend the failed batch first, unchanged */
@@ -322,7 +326,8 @@ bool cf_flag_log_take(cf_flag_log *log, cf_batch *out)
   cf_resolve_info_clear(&ri);
   if (!ok && n) { /* out of memory building the request: the taken events are lost, counted */
     pthread_mutex_lock(&log->mu);
-    log->dropped += n;
+    if (!log->closed) /* else shutdown counted them lost already */
+      log->dropped += n;
     log->inflight_events = 0;
     pthread_mutex_unlock(&log->mu);
   }

@@ -77,6 +77,7 @@ struct cf_flag_log {
   uint64_t memory_bytes;
   uint64_t sent, dropped, deduplicated, rejected, lost, resent;
   bool retry_uncertain; /* the batch to resend may have been delivered */
+  bool closed;          /* shutdown counted everything left, in flight included, as lost */
   uint64_t rng;
 };
 

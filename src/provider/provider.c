@@ -371,8 +371,9 @@ static confidence_state *withdraw_state(confidence_provider *p, int64_t deadline
   return last;
 }
 
-/* Counts every exposure shutdown could not deliver, so that nothing stays
- * queued: applied = sent + deduplicated + dropped + queued holds at rest. */
+/* Counts every exposure shutdown could not deliver, a send still in flight
+ * included, so that when shutdown returns nothing is queued:
+ * applied = sent + deduplicated + dropped holds from then on. */
 static void settle(confidence_provider *p)
 {
   cf_slots_drain(p);
@@ -424,8 +425,7 @@ int confidence_provider_shutdown(confidence_provider *p, uint32_t timeout_ms)
     rc = cf_deadline_left_ms(deadline) > 0
              ? cf_provider_ship(p, cf_deadline_timeout_ms(deadline, p->http_timeout_ms), deadline, false)
              : CONFIDENCE_ETIMEDOUT;
-    if (joined) /* else free() settles once the threads are gone */
-      settle(p);
+    settle(p); /* also with a sender thread still in its send: its outcome no longer counts */
   }
   pthread_mutex_lock(&p->mu);
   p->threads_joined = joined;

@@ -43,7 +43,11 @@ static bool retry_sleep(uint32_t ms, void *user_data)
 {
   retry_clock *rc = user_data;
   int64_t until = cf_deadline_in(ms);
-  if (rc->deadline_ms != CF_NO_DEADLINE && until > rc->deadline_ms)
+  /* Once shutdown has begun its deadline bounds every wait, also one of the
+   * sender thread's own sends that shutdown found in flight. */
+  int64_t abort_at = atomic_load(&rc->p->send_abort_at);
+  int64_t limit = abort_at < rc->deadline_ms ? abort_at : rc->deadline_ms;
+  if (limit != CF_NO_DEADLINE && until > limit)
     return false;
   /* During a normal run a stop request cuts the wait; at shutdown the
    * deadline alone bounds it. */

@@ -26,6 +26,7 @@ static char account[128];
 typedef struct fake {
   pthread_mutex_t mu;
   int fail_next;        /* answer UNAVAILABLE this many times */
+  int hang_ms;          /* wait this long before answering, deaf to aborts */
   int calls;
   size_t events;        /* FlagAssigned events received */
   size_t applied;       /* applied flags received */
@@ -39,6 +40,11 @@ typedef struct fake {
 static int fake_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user)
 {
   fake *f = user;
+  pthread_mutex_lock(&f->mu);
+  int hang_ms = f->hang_ms;
+  pthread_mutex_unlock(&f->mu);
+  if (hang_ms)
+    nanosleep(&(struct timespec){hang_ms / 1000, (long)(hang_ms % 1000) * 1000000}, NULL);
   pthread_mutex_lock(&f->mu);
   f->calls++;
   for (size_t i = 0; i < req->header_count; i++)
@@ -285,6 +291,34 @@ static void test_queue_bound(void)
   CHECK(f.events == 50);
   pthread_mutex_unlock(&f.mu);
   confidence_provider_free(p);
+  confidence_value_free(se);
+}
+
+/* A transport that ignores shutdown's deadline keeps a send in flight past
+ * it: shutdown returns ETIMEDOUT, and every exposure is accounted for at
+ * that moment (the one in flight counted lost, whatever becomes of it). */
+static void test_shutdown_with_a_send_stuck_in_flight(void)
+{
+  fake f = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  confidence_provider *p = make_provider(&f, 0, 0);
+  confidence_value *se = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\"}");
+  for (int i = 0; i < 40; i++)
+    CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", se, 0, NULL) == 1);
+  pthread_mutex_lock(&f.mu);
+  f.hang_ms = 1500;
+  pthread_mutex_unlock(&f.mu);
+  CHECK(confidence_provider_flush(p, 50) == CONFIDENCE_ETIMEDOUT); /* the sender is now in its send */
+  CHECK(confidence_provider_shutdown(p, 300) == CONFIDENCE_ETIMEDOUT);
+  confidence_provider_stats st = CONFIDENCE_PROVIDER_STATS_INIT;
+  CHECK(confidence_provider_read_stats(p, &st) == 0);
+  CHECK(st.exposures_queued == 0);
+  CHECK(st.exposures_sent == 0);
+  CHECK(st.exposures_lost_at_shutdown == 40);
+  CHECK(st.exposures_sent + st.exposures_deduplicated + st.exposures_dropped == 40);
+  confidence_provider_free(p); /* waits for the stuck send */
+  pthread_mutex_lock(&f.mu);
+  CHECK(f.calls >= 1);
+  pthread_mutex_unlock(&f.mu);
   confidence_value_free(se);
 }
 
@@ -675,6 +709,7 @@ int main(int argc, char **argv)
   test_exposures();
   test_queue_bound();
   test_disabled_exposures();
+  test_shutdown_with_a_send_stuck_in_flight();
   test_short_lived_threads();
   test_shutdown_races_sync();
   test_unknown_secret_message();
