@@ -103,7 +103,8 @@ typedef struct confidence_provider_options {
   /* ---- version 4 (materializations: confidence/store.h, docs/materializations.md) ---- */
   /* A store (confidence/sys/store.h) for flags that need sticky assignments
    * or materialized segments; confidence_provider_new takes it in every
-   * case, success or failure (it calls its free; the caller never does). NULL
+   * case, success or failure (it calls its free; the caller never does),
+   * unless the options' version is one this library does not know. NULL
    * and use_remote_materialization_store 0: such flags return the default
    * (GENERAL, "requires materializations"). Setting both: CONFIDENCE_EINVAL. */
   const struct confidence_store *materialization_store;

@@ -161,7 +161,8 @@ PyObject *native_wait_callback(PyObject *self, PyObject *args)
     return NULL;
   }
   for (size_t i = 0; i < it->nflags; i++) {
-    PyObject *s = PyUnicode_DecodeUTF8(it->flags[i], (Py_ssize_t)strlen(it->flags[i]), "replace");
+    const char *f = it->flags[i] ? it->flags[i] : ""; /* a copy that failed for want of memory */
+    PyObject *s = PyUnicode_DecodeUTF8(f, (Py_ssize_t)strlen(f), "replace");
     if (!s) {
       Py_DECREF(flags);
       item_free(it);

@@ -226,7 +226,13 @@ confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, 
   confidence_value *ctx = confidence_value_new_struct();
   if (!ctx)
     return (confidence_value *)PyErr_NoMemory();
-  if (targeting_key && targeting_key != Py_None && PyObject_IsTrue(targeting_key) == 1) {
+  int keyed = targeting_key && targeting_key != Py_None ? PyObject_IsTrue(targeting_key) : 0;
+  if (keyed < 0) { /* its __bool__ raised */
+    path_prepend(path, 0, "targeting_key", 13);
+    confidence_value_free(ctx);
+    return NULL;
+  }
+  if (keyed) {
     PyObject *k = PyUnicode_FromString("targeting_key");
     int rc = k ? struct_set(ctx, k, targeting_key, 0, path) : -1;
     Py_XDECREF(k);

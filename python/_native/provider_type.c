@@ -82,7 +82,7 @@ static int Provider_init(ProviderObject *self, PyObject *args, PyObject *kw)
       return -1;
     }
     Py_INCREF(sb);
-    self->state_bytes = sb;
+    Py_XSETREF(self->state_bytes, sb); /* a failed earlier __init__ may have set it */
     o.state_bytes = PyBytes_AS_STRING(sb);
     o.state_len = (size_t)PyBytes_GET_SIZE(sb);
   }

@@ -166,6 +166,14 @@ def _shutdown_all() -> None:
             pass
 
 
+def _truthy(value: Any) -> bool:
+    """bool(value), True when its __bool__ raises (a caller's object, never an exception here)."""
+    try:
+        return bool(value)
+    except Exception:
+        return True
+
+
 @overload
 def _seconds_to_ms(name: str, value: float) -> int: ...
 
@@ -421,9 +429,8 @@ class ConfidenceProvider(AbstractProvider):
             tk = attrs = None
         else:
             tk = evaluation_context.targeting_key
-            # As 0.15.3: a key must be a string; a falsy one is no key (the
-            # context conversion leaves it out).
-            if type(tk) is not str and tk:
+            # As 0.15.3: a key must be a string; a falsy one is no key.
+            if type(tk) is not str and tk is not None and _truthy(tk):
                 return FlagResolutionDetails(
                     value=default_value,
                     reason=Reason.ERROR,

@@ -137,3 +137,21 @@ def test_hostile_evaluations_keep_memory_flat(fresh_backend):
         assert d.error_code == ErrorCode.INVALID_CONTEXT
     grown = rss_bytes() - before
     assert grown <= 2 * 1024 * 1024, f"RSS grew by {grown} bytes over 100,000 hostile evaluations"
+
+
+class BadBool:
+    def __bool__(self):
+        raise RuntimeError("no truth")
+
+
+def test_targeting_key_of_another_type(fresh_backend):
+    p = ready(fresh_backend)
+    # As 0.15.3: a key that is not a string is an error (GENERAL), a falsy one
+    # is no key; an object whose truth cannot be told is not a string either.
+    for key in (12345, BadBool()):
+        d = p.resolve_boolean_details(FLAG, True, EvaluationContext(targeting_key=key))
+        assert (d.value, d.reason, d.error_code) == (True, Reason.ERROR, ErrorCode.GENERAL), d
+        assert "targeting_key must be a string" in d.error_message
+    d = p.resolve_boolean_details(FLAG, True, EvaluationContext(targeting_key=0, attributes={"country": "US"}))
+    assert d.error_code is None, d
+    p.track("checkout", EvaluationContext(targeting_key=BadBool()))  # never raises
