@@ -299,6 +299,14 @@ static void test_queue_bound(void)
  * that moment (the one in flight counted lost, whatever becomes of it). */
 static void test_shutdown_with_a_send_stuck_in_flight(void)
 {
+#ifdef UNDER_TSAN
+  /* Not under ThreadSanitizer: its pthread_timedjoin_np interceptor (clang
+   * 14) records a join that timed out as done, and the later real join in
+   * confidence_provider_free then fails its own CHECK. The case runs in the
+   * plain, ASan+UBSan and valgrind trees. */
+  fprintf(stderr, "shutdown with a send stuck in flight: not run under TSan (see the comment)\n");
+  return;
+#endif
   fake f = {.mu = PTHREAD_MUTEX_INITIALIZER};
   confidence_provider *p = make_provider(&f, 0, 0);
   confidence_value *se = ctx_json("{\"targeting_key\":\"user1\",\"country\":\"SE\"}");
