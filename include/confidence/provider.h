@@ -259,6 +259,11 @@ CONFIDENCE_API const char *confidence_details_error_message(const confidence_det
 /* The variant of the value returned: "" if none, and on every error result
  * (which returns the caller's default). */
 CONFIDENCE_API const char *confidence_details_variant(const confidence_details *d);
+/* 1 when the getter returned the caller's default (an error, no variant
+ * assigned, a null value at the path), 0 when it returned the flag's value.
+ * Bindings whose default is not a C value (a Python object) hand back their
+ * own default when it is 1. */
+CONFIDENCE_API int confidence_details_value_is_default(const confidence_details *d);
 /* Flag metadata (OpenFeature flagMetadata): a struct with string entries
  * such as "rule", "segment", "assignment_id"; never NULL. */
 CONFIDENCE_API const confidence_value *confidence_details_metadata(const confidence_details *d);

@@ -1,6 +1,6 @@
 /* Internal header of confidence._native: the module state, and what the
  * extension's files (module, convert, store_bridge, provider_type,
- * provider_options, callbacks) share. Nothing here is visible outside the extension. */
+ * provider_options, callbacks, default_value) share. Nothing here is visible outside the extension. */
 #ifndef CONFIDENCE_PY_NATIVE_H
 #define CONFIDENCE_PY_NATIVE_H
 
@@ -97,6 +97,19 @@ typedef struct native_store_choice {
 int native_read_options(PyObject *d, confidence_provider_options *o, native_store_choice *sc, int *release_gil);
 /* The store `sc` names, NULL for the provider's default; -1 with an exception. */
 int native_make_store(PyObject *module, PyObject *d, const native_store_choice *sc, confidence_store **out);
+
+/* The typed getters, as Provider.get names them. */
+enum { NATIVE_KIND_BOOL = 0, NATIVE_KIND_INT = 1, NATIVE_KIND_FLOAT = 2, NATIVE_KIND_STRING = 3, NATIVE_KIND_OBJECT = 4 };
+
+/* default_value.c: the caller's default where it stands in for the value. */
+/* "Value is not <type of the default>" (0.15.3's words); NULL with an
+ * exception only for KeyboardInterrupt and the like. */
+PyObject *native_type_mismatch_message(PyObject *dflt);
+/* No variant was assigned: the default, checked and converted as a value
+ * of `kind` would be. Returns a new reference; on a failed check or
+ * conversion also sets *reason, *code and *message (a new str). NULL with
+ * an exception only for what is not an Exception. */
+PyObject *native_default_as_value(int kind, PyObject *dflt, int *reason, int *code, PyObject **message);
 
 /* provider_type.c */
 extern PyType_Spec native_provider_spec;

@@ -192,14 +192,7 @@ static PyObject *Provider_shutdown(ProviderObject *self, PyObject *args)
   return PyLong_FromLong(rc);
 }
 
-static PyObject *Provider_close(ProviderObject *self, PyObject *a)
-{
-  (void)a;
-  provider_release(self);
-  Py_RETURN_NONE;
-}
-
-enum { K_BOOL = 0, K_INT = 1, K_FLOAT = 2, K_STRING = 3, K_OBJECT = 4 };
+enum { K_BOOL = NATIVE_KIND_BOOL, K_INT = NATIVE_KIND_INT, K_FLOAT = NATIVE_KIND_FLOAT, K_STRING = NATIVE_KIND_STRING, K_OBJECT = NATIVE_KIND_OBJECT };
 
 /* get(kind, flag_key, targeting_key, attributes, default)
  *   -> (value, reason, error_code, error_message, variant, metadata)
@@ -212,46 +205,26 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
     return NULL;
   }
   NEED_P(self);
-  int kind = (int)PyLong_AsLong(args[0]);
+  long kind = PyLong_AsLong(args[0]);
   if (kind == -1 && PyErr_Occurred())
     return NULL;
-  const char *key = PyUnicode_AsUTF8(args[1]);
-  if (!key)
-    return NULL;
   PyObject *dflt = args[4];
-  int b_def = 0;
-  int64_t i_def = 0;
-  double f_def = 0;
-  const char *s_def = NULL;
-  confidence_value *o_def = NULL;
-  switch (kind) {
-  case K_BOOL:
-    b_def = PyObject_IsTrue(dflt);
-    if (b_def < 0)
+  Py_ssize_t key_len = 0;
+  const char *key = PyUnicode_Check(args[1]) ? PyUnicode_AsUTF8AndSize(args[1], &key_len) : NULL;
+  if (!key || strlen(key) != (size_t)key_len) {
+    /* Not a flag anyone can name: an error result, as for any unknown flag. */
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
       return NULL;
-    break;
-  case K_INT:
-    i_def = PyLong_AsLongLong(dflt);
-    if (i_def == -1 && PyErr_Occurred())
-      return NULL;
-    break;
-  case K_FLOAT:
-    f_def = PyFloat_AsDouble(dflt);
-    if (f_def == -1.0 && PyErr_Occurred())
-      return NULL;
-    break;
-  case K_STRING:
-    if (!PyUnicode_Check(dflt)) {
-      PyErr_SetString(PyExc_TypeError, "default_value must be a str");
-      return NULL;
-    }
-    s_def = PyUnicode_AsUTF8(dflt);
-    if (!s_def)
-      return NULL;
-    break;
-  case K_OBJECT:
-    break;
-  default:
+    PyErr_Clear();
+    return Py_BuildValue("(OiisO{})", dflt, CONFIDENCE_EVAL_REASON_ERROR,
+                         key ? CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND : CONFIDENCE_EVAL_ERROR_CODE_GENERAL,
+                         key ? "the flag key holds a NUL character" : "the flag key must be a string of valid Unicode",
+                         Py_None);
+  }
+  /* The default is the caller's object, handed back untouched whenever the
+   * flag's value does not apply (as 0.15.3 does, whatever its type): the C
+   * getters are given none. */
+  if (kind < K_BOOL || kind > K_OBJECT) {
     PyErr_SetString(PyExc_ValueError, "unknown kind");
     return NULL;
   }
@@ -286,19 +259,19 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
       (self->release_gil && native_state_of_type(Py_TYPE(self))->release_gil) ? PyEval_SaveThread() : NULL;
   switch (kind) {
   case K_BOOL:
-    b_res = confidence_provider_get_bool(p, key, ctx, b_def, det);
+    b_res = confidence_provider_get_bool(p, key, ctx, 0, det);
     break;
   case K_INT:
-    i_res = confidence_provider_get_int(p, key, ctx, i_def, det);
+    i_res = confidence_provider_get_int(p, key, ctx, 0, det);
     break;
   case K_FLOAT:
-    f_res = confidence_provider_get_double(p, key, ctx, f_def, det);
+    f_res = confidence_provider_get_double(p, key, ctx, 0, det);
     break;
   case K_STRING:
-    s_res = confidence_provider_get_string(p, key, ctx, s_def, det);
+    s_res = confidence_provider_get_string(p, key, ctx, NULL, det);
     break;
   default:
-    o_res = confidence_provider_get_object(p, key, ctx, o_def, det);
+    o_res = confidence_provider_get_object(p, key, ctx, NULL, det);
     break;
   }
   if (ts)
@@ -312,11 +285,8 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
   }
   int reason = confidence_details_reason(det), code = confidence_details_error_code(det);
   const char *variant = confidence_details_variant(det);
-  PyObject *value;
-  if (code != CONFIDENCE_EVAL_ERROR_CODE_NONE || (kind == K_OBJECT && !o_res)) {
-    Py_INCREF(dflt);
-    value = dflt;
-  } else {
+  PyObject *value, *em = NULL;
+  if (!confidence_details_value_is_default(det)) {
     switch (kind) {
     case K_BOOL:
       value = PyBool_FromLong(b_res);
@@ -328,12 +298,20 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
       value = PyFloat_FromDouble(f_res);
       break;
     case K_STRING:
-      value = s_res ? PyUnicode_DecodeUTF8(s_res, (Py_ssize_t)strlen(s_res), "replace") : (Py_INCREF(dflt), dflt);
+      value = PyUnicode_DecodeUTF8(s_res, (Py_ssize_t)strlen(s_res), "replace");
       break;
     default:
       value = native_from_value(o_res);
       break;
     }
+  } else if (code != CONFIDENCE_EVAL_ERROR_CODE_NONE || *variant || dflt == Py_None) {
+    /* an error, or a variant whose value at the path is null */
+    Py_INCREF(dflt);
+    value = dflt;
+    if (code == CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH && !(em = native_type_mismatch_message(dflt)))
+      Py_CLEAR(value);
+  } else {
+    value = native_default_as_value((int)kind, dflt, &reason, &code, &em);
   }
   confidence_string_free(s_res);
   confidence_value_free(o_res);
@@ -342,12 +320,14 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
   const char *emsg = confidence_details_error_message(det);
   PyObject *meta = native_from_value(confidence_details_metadata(det));
   if (!meta) {
-    Py_DECREF(value);
+    Py_DECREF(value), Py_XDECREF(em);
     return NULL;
   }
-  PyObject *em = *emsg ? PyUnicode_DecodeUTF8(emsg, (Py_ssize_t)strlen(emsg), "replace") : (Py_INCREF(Py_None), Py_None);
-  PyObject *vs = *variant ? PyUnicode_DecodeUTF8(variant, (Py_ssize_t)strlen(variant), "replace")
-                          : (Py_INCREF(Py_None), Py_None);
+  if (!em)
+    em = *emsg ? PyUnicode_DecodeUTF8(emsg, (Py_ssize_t)strlen(emsg), "replace") : (Py_INCREF(Py_None), Py_None);
+  PyObject *vs = *variant && code == CONFIDENCE_EVAL_ERROR_CODE_NONE
+                     ? PyUnicode_DecodeUTF8(variant, (Py_ssize_t)strlen(variant), "replace")
+                     : (Py_INCREF(Py_None), Py_None);
   if (!em || !vs) {
     Py_DECREF(value), Py_DECREF(meta), Py_XDECREF(em), Py_XDECREF(vs);
     return NULL;
@@ -498,7 +478,6 @@ static PyMethodDef Provider_methods[] = {
     {"status", (PyCFunction)Provider_status, METH_NOARGS, "confidence_status"},
     {"flush", (PyCFunction)Provider_flush, METH_VARARGS, "flush(timeout_ms) -> rc"},
     {"shutdown", (PyCFunction)Provider_shutdown, METH_VARARGS, "shutdown(timeout_ms) -> rc"},
-    {"close", (PyCFunction)Provider_close, METH_NOARGS, "frees the C provider"},
     {"get", (PyCFunction)(void (*)(void))Provider_get, METH_FASTCALL, "typed evaluation"},
     {"track", (PyCFunction)Provider_track, METH_VARARGS, "track an event"},
     {"metrics", (PyCFunction)Provider_metrics, METH_VARARGS, "metrics([openmetrics, instance]) -> str"},

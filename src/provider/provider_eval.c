@@ -36,6 +36,7 @@ typedef struct text {
 struct confidence_details {
   text flag_key, variant, message, rule, segment, assignment_id;
   int reason, error_code;
+  bool value_is_default; /* the getter returned the caller's default */
   confidence_value *metadata; /* built lazily */
 };
 
@@ -68,7 +69,13 @@ static void text_clear(text *t)
 }
 static const char *text_get(const text *t) { return t->s ? t->s : ""; }
 
-confidence_details *confidence_details_new(void) { return calloc(1, sizeof(confidence_details)); }
+confidence_details *confidence_details_new(void)
+{
+  confidence_details *d = calloc(1, sizeof(confidence_details));
+  if (d)
+    d->value_is_default = true; /* nothing evaluated yet */
+  return d;
+}
 
 void confidence_details_free(confidence_details *d)
 {
@@ -89,6 +96,7 @@ int confidence_details_reason(const confidence_details *d) { return d ? d->reaso
 int confidence_details_error_code(const confidence_details *d) { return d ? d->error_code : 0; }
 const char *confidence_details_error_message(const confidence_details *d) { return d ? text_get(&d->message) : ""; }
 const char *confidence_details_variant(const confidence_details *d) { return d ? text_get(&d->variant) : ""; }
+int confidence_details_value_is_default(const confidence_details *d) { return d ? d->value_is_default : 1; }
 
 const confidence_value *confidence_details_metadata(const confidence_details *d)
 {
@@ -119,6 +127,7 @@ static void details_reset(confidence_details *d, const char *flag_key)
   text_clear(&d->assignment_id);
   d->reason = CONFIDENCE_EVAL_REASON_UNKNOWN;
   d->error_code = CONFIDENCE_EVAL_ERROR_CODE_NONE;
+  d->value_is_default = true;
   if (d->metadata) {
     confidence_value_free(d->metadata);
     d->metadata = NULL;
@@ -512,6 +521,14 @@ typedef struct found {
   confidence_value *o;
 } found;
 
+/* After the copy, which may fail for want of memory: only then is it known
+ * whether the caller gets the flag's value or its own default. */
+static void found_done(confidence_details *d, const found *f)
+{
+  if (d)
+    d->value_is_default = !f->set;
+}
+
 static void copy_bool(const confidence_value *v, void *out)
 {
   ((found *)out)->b = v->u.b;
@@ -551,6 +568,7 @@ int confidence_provider_get_bool(confidence_provider *p, const char *flag_key, c
 {
   found f = {0};
   get(p, flag_key, context, WANT_BOOL, details, copy_bool, &f);
+  found_done(details, &f);
   return f.set ? f.b : default_value;
 }
 
@@ -559,6 +577,7 @@ int64_t confidence_provider_get_int(confidence_provider *p, const char *flag_key
 {
   found f = {0};
   get(p, flag_key, context, WANT_INT, details, copy_int, &f);
+  found_done(details, &f);
   return f.set ? f.i : default_value;
 }
 
@@ -567,6 +586,7 @@ double confidence_provider_get_double(confidence_provider *p, const char *flag_k
 {
   found f = {0};
   get(p, flag_key, context, WANT_DOUBLE, details, copy_double, &f);
+  found_done(details, &f);
   return f.set ? f.d : default_value;
 }
 
@@ -575,6 +595,7 @@ char *confidence_provider_get_string(confidence_provider *p, const char *flag_ke
 {
   found f = {0};
   get(p, flag_key, context, WANT_STRING, details, copy_string, &f);
+  found_done(details, &f);
   if (f.set)
     return f.s;
   return default_value ? strdup(default_value) : NULL;
@@ -586,6 +607,7 @@ confidence_value *confidence_provider_get_object(confidence_provider *p, const c
 {
   found f = {0};
   get(p, flag_key, context, WANT_OBJECT, details, copy_object, &f);
+  found_done(details, &f);
   if (f.set)
     return f.o;
   return default_value ? confidence_value_copy(default_value) : NULL;

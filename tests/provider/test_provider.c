@@ -156,6 +156,7 @@ static void test_getters(void)
   CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_TARGETING_MATCH);
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_NONE);
   CHECK_STR(confidence_details_variant(d), "on");
+  CHECK(confidence_details_value_is_default(d) == 0);
   CHECK_STR(confidence_details_flag_key(d), "simple-flag.enabled");
   CHECK_STR(confidence_value_string(confidence_value_struct_get(confidence_details_metadata(d), "rule"), NULL),
             "flags/simple-flag/rules/rule1");
@@ -167,6 +168,7 @@ static void test_getters(void)
   CHECK(confidence_provider_get_bool(p, "simple-flag.nope", se, 0, d) == 0);
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND);
   CHECK_STR(confidence_details_variant(d), ""); /* the default is returned: no variant */
+  CHECK(confidence_details_value_is_default(d) == 1);
   char *s = confidence_provider_get_string(p, "simple-flag.enabled", se, "dflt", d);
   CHECK_STR(s, "dflt");
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH);
@@ -182,7 +184,10 @@ static void test_getters(void)
   CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", us, 1, d) == 1);
   CHECK(confidence_details_reason(d) == CONFIDENCE_EVAL_REASON_DEFAULT);
   CHECK(confidence_details_error_code(d) == CONFIDENCE_EVAL_ERROR_CODE_NONE);
+  CHECK(confidence_details_value_is_default(d) == 1); /* no error, yet the caller's own value */
   CHECK_STR(confidence_details_variant(d), "");
+  CHECK(confidence_provider_get_bool(p, "simple-flag.enabled", se, 1, d) == 1);
+  CHECK(confidence_details_value_is_default(d) == 0); /* the same value, now the flag's */
 
   /* An invalid targeting key: ERROR with a context error code. */
   confidence_value *badkey = ctx_json("{\"targeting_key\":{}}");

@@ -155,3 +155,61 @@ def test_targeting_key_of_another_type(fresh_backend):
     d = p.resolve_boolean_details(FLAG, True, EvaluationContext(targeting_key=0, attributes={"country": "US"}))
     assert d.error_code is None, d
     p.track("checkout", EvaluationContext(targeting_key=BadBool()))  # never raises
+
+
+class Opaque:
+    """A default no getter can convert: it must come back as it went in."""
+
+    def __bool__(self):
+        raise RuntimeError("no truth")
+
+    def __index__(self):
+        raise RuntimeError("no number")
+
+    __int__ = __float__ = __index__
+
+
+def test_defaults_are_the_callers_objects(fresh_backend):
+    p = ready(fresh_backend)
+    se = EvaluationContext(targeting_key="alice", attributes={"country": "SE"})
+    legacy = EvaluationContext(targeting_key="alice", attributes={"app_version": "1.0.0"})
+    NO_VARIANT = "search-ranking.algorithm"  # its legacy rule assigns no variant
+    opaque = Opaque()
+    getters = (p.resolve_boolean_details, p.resolve_integer_details, p.resolve_float_details,
+               p.resolve_string_details, p.resolve_object_details)
+    for get in getters:
+        # An error: the default untouched, of whatever type, never an exception.
+        for dflt in (opaque, None, 2**80, [1], "x"):
+            d = get("no-such-flag", dflt, se)
+            assert d.value is dflt and d.error_code == ErrorCode.FLAG_NOT_FOUND, (get.__name__, dflt, d)
+        # No variant: 0.15.3 checks the default as it would the flag's value.
+        d = get(NO_VARIANT, opaque, legacy)
+        assert d.value is opaque and d.error_code == ErrorCode.TYPE_MISMATCH, (get.__name__, d)
+        assert d.error_message == "Value is not Opaque" and d.variant is None, d
+    # ... and converts it: a whole float for an integer, an int for a float.
+    d = p.resolve_integer_details(NO_VARIANT, 3.0, legacy)
+    assert (d.value, type(d.value), d.reason, d.error_code) == (3, int, Reason.TARGETING_MATCH, None), d
+    assert type(p.resolve_float_details(NO_VARIANT, 3, legacy).value) is float
+    d = p.resolve_float_details(NO_VARIANT, 10**400, legacy)  # float() overflows: an error result
+    assert d.value == 10**400 and d.error_code == ErrorCode.GENERAL and d.error_message, d
+    # A variant whose value at the path is null: the default untouched, with the variant.
+    for i in range(200):
+        d = p.resolve_integer_details("button-style.size", opaque, EvaluationContext(targeting_key=f"u{i}"))
+        if d.variant == "flags/button-style/variants/control":
+            assert d.value is opaque and d.error_code is None and d.reason == Reason.TARGETING_MATCH, d
+            break
+    else:
+        pytest.fail("no key of 200 landed in the control group")
+    # The flag's value, when there is one, whatever the default.
+    d = p.resolve_boolean_details(FLAG, opaque, se)
+    assert d.error_code is None and type(d.value) is bool and d.variant, d
+
+
+def test_flag_keys_that_name_no_flag(fresh_backend):
+    p = ready(fresh_backend)
+    ctx = EvaluationContext(targeting_key="alice", attributes={"country": "SE"})
+    for key, code in ((None, ErrorCode.GENERAL), (42, ErrorCode.GENERAL), ("new\ud800", ErrorCode.GENERAL),
+                      ("new-checkout\x00.enabled", ErrorCode.FLAG_NOT_FOUND)):
+        d = p.resolve_boolean_details(key, True, ctx)
+        assert (d.value, d.reason, d.error_code) == (True, Reason.ERROR, code), (key, d)
+        assert d.error_message, d
