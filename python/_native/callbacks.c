@@ -149,6 +149,12 @@ PyObject *native_wait_callback(PyObject *self, PyObject *args)
   double timeout;
   if (!PyArg_ParseTuple(args, "d", &timeout))
     return NULL;
+  /* NaN, negative and huge waits are clamped so the deadline arithmetic in
+   * q_pop stays in range; the dispatcher waits in a loop anyway. */
+  if (!(timeout > 0))
+    timeout = 0;
+  else if (timeout > 86400)
+    timeout = 86400;
   cb_item *it;
   Py_BEGIN_ALLOW_THREADS
   it = q_pop(timeout);

@@ -335,38 +335,60 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
   return Py_BuildValue("(NiiNNN)", value, reason, code, em, vs, meta);
 }
 
-/* track(name, targeting_key, attributes, value_or_None, data_or_None) */
+/* After a failed conversion of part of an event: whether it was an
+ * Exception (the caller's value: the event is counted invalid) rather than
+ * KeyboardInterrupt or SystemExit (which propagate). Clears an Exception. */
+static int conversion_failed_quietly(void)
+{
+  if (!PyErr_ExceptionMatches(PyExc_Exception))
+    return 0;
+  PyErr_Clear();
+  return 1;
+}
+
+/* track(name, targeting_key, attributes, value_or_None, data_or_None).
+ * Never raises for the caller's values: an event that cannot be converted
+ * (name, context, value or data) is handed to the C side as one it refuses
+ * (a context that is not a struct), so it is counted in the event stats'
+ * `invalid`, like every other refused event, and nothing is logged. */
 static PyObject *Provider_track(ProviderObject *self, PyObject *args)
 {
-  const char *name;
-  PyObject *tk, *attrs, *value, *data;
-  if (!PyArg_ParseTuple(args, "sOOOO", &name, &tk, &attrs, &value, &data))
+  PyObject *name_obj, *tk, *attrs, *value, *data;
+  if (!PyArg_ParseTuple(args, "OOOOO", &name_obj, &tk, &attrs, &value, &data))
     return NULL;
   NEED_P(self);
+  int convertible = 1;
+  Py_ssize_t name_len = 0;
+  const char *name = PyUnicode_Check(name_obj) ? PyUnicode_AsUTF8AndSize(name_obj, &name_len) : NULL;
+  if (!name || strlen(name) != (size_t)name_len) {
+    if (PyErr_Occurred() && !conversion_failed_quietly())
+      return NULL;
+    convertible = 0;
+  }
   confidence_value *ctx = NULL, *dv = NULL;
-  if (tk != Py_None || attrs != Py_None) {
-    ctx = native_make_context(tk, attrs, NULL);
-    if (!ctx)
-      return NULL;
-  }
   confidence_track_details det = CONFIDENCE_TRACK_DETAILS_INIT;
-  if (value != Py_None) {
+  if (convertible && (tk != Py_None || attrs != Py_None) && !(ctx = native_make_context(tk, attrs, NULL)))
+    convertible = 0;
+  if (convertible && value != Py_None) {
     det.value = PyFloat_AsDouble(value);
-    if (det.value == -1.0 && PyErr_Occurred()) {
-      confidence_value_free(ctx);
-      return NULL;
-    }
-    det.has_value = 1;
+    det.has_value = !(det.value == -1.0 && PyErr_Occurred());
+    convertible = det.has_value;
   }
-  if (data != Py_None) {
-    dv = native_to_value(data, 0, NULL);
-    if (!dv) {
-      confidence_value_free(ctx);
+  if (convertible && data != Py_None && !(dv = native_to_value(data, 0, NULL)))
+    convertible = 0;
+  det.data = dv;
+  if (!convertible) {
+    confidence_value_free(ctx);
+    confidence_value_free(dv);
+    ctx = dv = NULL;
+    det.data = NULL;
+    if (PyErr_Occurred() && !conversion_failed_quietly())
       return NULL;
-    }
-    det.data = dv;
+    ctx = confidence_value_new_null();
+    if (!ctx)
+      return PyErr_NoMemory();
   }
-  confidence_provider_track(self->p, name, ctx, &det);
+  confidence_provider_track(self->p, convertible ? name : "", ctx, &det);
   confidence_value_free(ctx);
   confidence_value_free(dv);
   Py_RETURN_NONE;
@@ -461,10 +483,15 @@ static PyObject *Provider_evaluate_all(ProviderObject *self, PyObject *args)
     return NULL;
   char *json = NULL;
   int rc;
+  native_store_enter();
   Py_BEGIN_ALLOW_THREADS
   rc = confidence_provider_evaluate_all(self->p, ctx, apply, NULL, &json);
   Py_END_ALLOW_THREADS
   confidence_value_free(ctx);
+  if (native_store_leave() != 0) { /* a store raised KeyboardInterrupt or the like */
+    confidence_string_free(json);
+    return NULL;
+  }
   if (rc != 0)
     return raise_code(self, rc);
   PyObject *r = PyUnicode_FromString(json);

@@ -17,13 +17,14 @@ typedef struct pystore {
 /* A KeyboardInterrupt / SystemExit raised inside a store callback on this
  * thread: re-raised once the evaluation returns, never swallowed. */
 static _Thread_local PyObject *pend_type, *pend_value, *pend_tb;
-static _Thread_local int in_get; /* this thread is inside Provider.get */
+/* How deep this thread is in evaluations (a store may evaluate in turn). */
+static _Thread_local int eval_depth;
 
-void native_store_enter(void) { in_get = 1; }
+void native_store_enter(void) { eval_depth++; }
 
 int native_store_leave(void)
 {
-  in_get = 0;
+  eval_depth--;
   if (!pend_type)
     return 0;
   PyErr_Restore(pend_type, pend_value, pend_tb);
@@ -49,7 +50,7 @@ static int store_error(confidence_store_batch *batch, const char *what)
   snprintf(msg, sizeof msg, "materialization store %s failed: %s", what, text);
   confidence_store_batch_set_error(batch, msg);
   Py_XDECREF(s);
-  if (in_get && type && !PyErr_GivenExceptionMatches(type, PyExc_Exception) && !pend_type) {
+  if (eval_depth > 0 && type && !PyErr_GivenExceptionMatches(type, PyExc_Exception) && !pend_type) {
     pend_type = type, pend_value = value, pend_tb = tb; /* BaseException: re-raise later */
   } else {
     Py_XDECREF(type);

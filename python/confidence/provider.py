@@ -157,6 +157,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# Attributes the native side refuses (not a dict): an event that cannot be
+# converted is counted invalid there like every other refused event.
+_NOT_A_MAPPING = ()
+
+
 @atexit.register
 def _shutdown_all() -> None:
     for provider in list(_providers.values()):
@@ -545,7 +550,10 @@ class ConfidenceProvider(AbstractProvider):
         evaluation_context: Optional[EvaluationContext] = None,
         tracking_event_details: Optional["TrackingEventDetails"] = None,
     ) -> None:
-        """OpenFeature tracking: one Confidence event (never blocks, never raises)."""
+        """OpenFeature tracking: one Confidence event (never blocks, never raises).
+
+        An event that cannot be converted is counted in ``get_stats()["events_invalid"]``
+        instead, without a log record: this runs on the request path."""
         try:
             tk = evaluation_context.targeting_key if evaluation_context else None
             attrs = evaluation_context.attributes if evaluation_context else None
@@ -555,9 +563,9 @@ class ConfidenceProvider(AbstractProvider):
             data = getattr(tracking_event_details, "attributes", None) if tracking_event_details else None
             if data is not None and type(data) is not dict:
                 data = dict(data)
-            self._native.track(tracking_event_name, tk, attrs, value, data or None)
-        except Exception:
-            logger.warning("Failed to track event '%s'", tracking_event_name, exc_info=True)
+        except Exception:  # the caller's objects: refused by the native side, and counted
+            tk, attrs, value, data = None, _NOT_A_MAPPING, None, None
+        self._native.track(tracking_event_name, tk, attrs, value, data or None)
 
     def get_prometheus_metrics(self, request: Optional[SnapshotConfig] = None) -> str:
         """Prometheus text (OpenMetrics with ``SnapshotConfig(openmetrics=True)``)."""

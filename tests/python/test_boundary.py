@@ -213,3 +213,57 @@ def test_flag_keys_that_name_no_flag(fresh_backend):
         d = p.resolve_boolean_details(key, True, ctx)
         assert (d.value, d.reason, d.error_code) == (True, Reason.ERROR, code), (key, d)
         assert d.error_message, d
+
+
+class BadMapping(dict):
+    def keys(self):
+        raise RuntimeError("no keys")
+
+
+def test_track_counts_what_it_cannot_send(fresh_backend, caplog):
+    from openfeature.track import TrackingEventDetails
+
+    p = ready(fresh_backend)
+    time.sleep(0.2)
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    cyclic = {}
+    cyclic["self"] = cyclic
+    bad = [
+        ("checkout", EvaluationContext(targeting_key="a", attributes={"x": cyclic}), None),
+        ("checkout", EvaluationContext(targeting_key="a", attributes={"s": "\ud800"}), None),
+        ("checkout", EvaluationContext(targeting_key="a"), TrackingEventDetails(value="not a number")),
+        ("checkout", EvaluationContext(targeting_key="a"), TrackingEventDetails(attributes={"r": RaisingStr()})),
+        ("check\ud800out", EvaluationContext(targeting_key="a"), None),
+        (42, None, None),
+    ]
+    before = p.get_stats()
+    for name, ctx, details in bad:
+        p.track(name, ctx, details)  # never raises
+    p.track("checkout", EvaluationContext(targeting_key="a", attributes={"ok": 1}), TrackingEventDetails(value=2.5))
+    after = p.get_stats()
+    assert after["events_invalid"] - before["events_invalid"] == len(bad), (before, after)
+    assert after["events_tracked"] - before["events_tracked"] == len(bad) + 1, (before, after)
+    noisy = [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert not noisy, [rec.getMessage() for rec in noisy]
+
+
+def test_callback_wait_takes_any_timeout():
+    # In a process of its own: the callback queue is process-wide and a
+    # dispatcher thread of another test would take the wake-up.
+    import subprocess
+    import sys
+
+    code = """
+import threading, time
+from confidence import _native
+for t in (float("nan"), -1.0, 0.0):
+    s = time.monotonic(); assert _native.wait_callback(t) is None; assert time.monotonic() - s < 0.5, t
+threading.Timer(0.3, _native.wake_callbacks).start()
+s = time.monotonic(); assert _native.wait_callback(1e300) is None
+took = time.monotonic() - s
+assert 0.25 < took < 5, took  # waited until woken, neither at once nor for ever
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

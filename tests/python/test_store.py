@@ -137,6 +137,35 @@ def test_keyboard_interrupt_during_slow_read_propagates():
     assert d.error_code is None and d.variant and d.value != {}
 
 
+def test_keyboard_interrupt_during_resolve_all_propagates():
+    p = sticky_provider(SlowStore(), materialization_read_timeout=5)
+    with pytest.raises(KeyboardInterrupt):
+        p.resolve_all(ctx("u3", "SE"))
+    assert "resolvedFlags" in p.resolve_all(ctx("u3", "SE"))
+
+
+class EvaluatingStore(DictStore):
+    """Evaluates a flag of its own (which needs no store) inside read, then is
+    interrupted: the outer evaluation must still see the interrupt."""
+
+    def __init__(self, provider_box):
+        super().__init__()
+        self.box = provider_box
+
+    def read(self, ops):
+        inner = self.box[0].resolve_boolean_details("no-such-flag", True, ctx("u9"))
+        assert inner.error_code == ErrorCode.FLAG_NOT_FOUND
+        raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_after_a_nested_evaluation_propagates():
+    box = []
+    p = sticky_provider(EvaluatingStore(box), materialization_read_timeout=5)
+    box.append(p)
+    with pytest.raises(KeyboardInterrupt):
+        p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u4", "SE"))
+
+
 def test_real_sigint_during_slow_read():
     # Ctrl-C for real: SIGINT while the store sleeps in its read, called from C
     # on this (the main) thread; the evaluation ends at once with KeyboardInterrupt.
