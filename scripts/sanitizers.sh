@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the whole project with its tests under sanitizers and runs ctest:
-#   build-asan  CONFIDENCE_SANITIZE=address,undefined
+#   build-asan  CONFIDENCE_SANITIZE=address,undefined, then the Python boundary
+#               fuzzer against the extension built the same way (build-pyasan)
 #   build-tsan  CONFIDENCE_SANITIZE=thread
 # Any sanitizer report fails the test that triggered it (halt_on_error), and
 # any failing build or test, or a ctest that finds no tests, fails the script.
@@ -9,6 +10,8 @@
 # environment:
 #   CC                compiler (default: clang when installed, else gcc)
 #   BUILD_ASAN, BUILD_TSAN   build directories (default: build-asan, build-tsan)
+#   BUILD_PYASAN, PYFUZZ_EXAMPLES  the Python boundary fuzzer's build and examples
+#                     (scripts/fuzz-python.sh; default: build-pyasan, 1500), run in the asan kind
 #   CTEST_ARGS        extra ctest arguments (e.g. "-R conformance")
 set -euo pipefail
 
@@ -59,6 +62,9 @@ for kind in $kinds; do
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1} \
       UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
       run_ctest "$dir" || fail "tests failed under AddressSanitizer/UndefinedBehaviorSanitizer ($dir)"
+    echo "== the Python boundary fuzzer against the extension under AddressSanitizer/UBSan"
+    BUILD_DIR=${BUILD_PYASAN:-$root/build-pyasan} "$root/scripts/fuzz-python.sh" "${PYFUZZ_EXAMPLES:-1500}" ||
+      fail "the Python boundary fuzzer failed under AddressSanitizer/UndefinedBehaviorSanitizer"
     ;;
   tsan)
     dir=${BUILD_TSAN:-$root/build-tsan}
