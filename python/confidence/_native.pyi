@@ -35,19 +35,21 @@ class Provider:
     def get(
         self,
         kind: int,
-        flag_key: str,
+        flag_key: object,
         targeting_key: Optional[str],
         attributes: Optional[Dict[str, Any]],
         default: Any,
         /,
     ) -> Tuple[Any, int, int, Optional[str], Optional[str], Dict[str, str]]: ...
+    # Takes any objects: an event that cannot be converted is counted in
+    # stats()["events_invalid"] (KeyboardInterrupt and SystemExit propagate).
     def track(
         self,
-        name: str,
-        targeting_key: Optional[str],
-        attributes: Optional[Dict[str, Any]],
-        value: Optional[float],
-        data: Optional[Dict[str, Any]],
+        name: object,
+        targeting_key: object,
+        attributes: object,
+        value: object,
+        data: object,
         /,
     ) -> None: ...
     def metrics(self, openmetrics: bool = ..., instance: Optional[str] = ..., /) -> str: ...

@@ -554,6 +554,10 @@ class ConfidenceProvider(AbstractProvider):
 
         An event that cannot be converted is counted in ``get_stats()["events_invalid"]``
         instead, without a log record: this runs on the request path."""
+        tk: object
+        attrs: object
+        value: object
+        data: object
         try:
             tk = evaluation_context.targeting_key if evaluation_context else None
             attrs = evaluation_context.attributes if evaluation_context else None
