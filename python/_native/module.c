@@ -50,6 +50,8 @@ static PyMethodDef module_methods[] = {
     {"wake_callbacks", native_wake_callbacks, METH_NOARGS, "wakes wait_callback"},
     {"callbacks_dropped", native_callbacks_dropped, METH_NOARGS, "log/event items dropped (queue full)"},
     {"set_store_types", py_set_store_types, METH_VARARGS, "the op classes handed to a Python store"},
+    {"set_sdk_types", native_set_sdk_types, METH_VARARGS,
+     "set_sdk_types(FlagResolutionDetails, reasons, codes, plain): what resolve_*_details return"},
     {"set_release_gil", py_set_release_gil, METH_VARARGS,
      "allow releasing the GIL around evaluation (default on; per provider: its release_gil option)"},
     {"version", py_version, METH_NOARGS, "libconfidence version"},
@@ -118,7 +120,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
   Py_VISIT(st->variant_read_op);
   Py_VISIT(st->inclusion_read_op);
   Py_VISIT(st->variant_write_op);
-  return 0;
+  return native_sdk_traverse(&st->sdk, visit, arg);
 }
 
 static int module_clear(PyObject *m)
@@ -129,6 +131,7 @@ static int module_clear(PyObject *m)
   Py_CLEAR(st->variant_read_op);
   Py_CLEAR(st->inclusion_read_op);
   Py_CLEAR(st->variant_write_op);
+  native_sdk_clear(&st->sdk);
   return 0;
 }
 

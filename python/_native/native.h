@@ -1,6 +1,6 @@
 /* Internal header of confidence._native: the module state, and what the
  * extension's files (module, convert, store_bridge, provider_type,
- * provider_options, callbacks, default_value) share. Nothing here is visible outside the extension. */
+ * provider_options, callbacks, default_value, evaluate, resolve_details) share. Nothing here is visible outside the extension. */
 #ifndef CONFIDENCE_PY_NATIVE_H
 #define CONFIDENCE_PY_NATIVE_H
 
@@ -19,6 +19,18 @@
 #define PY_FINALIZING() _Py_IsFinalizing()
 #endif
 
+/* What the SDK's results are made of (set_sdk_types, resolve_details.c). */
+enum { NATIVE_SDK_TARGETING_KEY = 9, NATIVE_SDK_ATTRIBUTES = 10, NATIVE_SDK_NAMES = 11 };
+typedef struct native_sdk {
+  PyObject *details_type;  /* FlagResolutionDetails */
+  PyObject *reasons;       /* Reason members by C reason */
+  PyObject *codes;         /* ErrorCode members by C code, None first */
+  PyObject *field_kwnames; /* its six field names, for a call by keyword */
+  PyObject *empty;         /* () */
+  PyObject *names[NATIVE_SDK_NAMES]; /* interned: the fields, the arguments, the context's attributes */
+  int plain;               /* a plain dataclass: filled in without calling it */
+} native_sdk;
+
 /* The Python objects the module owns: one set per module object (no C globals). */
 typedef struct native_state {
   PyObject *native_error;        /* confidence._native.NativeError */
@@ -27,6 +39,7 @@ typedef struct native_state {
   PyObject *inclusion_read_op;   /* set by set_store_types */
   PyObject *variant_write_op;
   int release_gil;               /* set_release_gil: may evaluation release the GIL at all */
+  native_sdk sdk;
 } native_state;
 
 extern PyModuleDef native_module_def;
@@ -111,9 +124,36 @@ PyObject *native_type_mismatch_message(PyObject *dflt);
  * an exception only for what is not an Exception. */
 PyObject *native_default_as_value(int kind, PyObject *dflt, int *reason, int *code, PyObject **message);
 
-/* provider_type.c */
+/* provider_type.c: confidence._native.Provider. */
+typedef struct native_provider {
+  PyObject_HEAD confidence_provider *p; /* freed with the object: no thread can be inside it then */
+  unsigned long long id;
+  PyObject *state_bytes; /* kept alive for the provider's lifetime */
+  int release_gil;       /* a store that blocks in C (remote, Redis): let other threads run meanwhile */
+} native_provider;
 extern PyType_Spec native_provider_spec;
-int native_provider_setup(void); /* once per process: the per-thread details key */
 PyObject *native_raise_code(native_state *st, int rc);
+
+/* evaluate.c: one typed evaluation, its answer as new references. */
+typedef struct native_answer {
+  PyObject *value, *message, *variant, *metadata; /* message, variant: None when there is none */
+  int reason, code;                                /* the C enums */
+} native_answer;
+int native_provider_setup(void); /* once per process: the per-thread details key */
+/* 0 with *a filled (an error result included), or -1 with a Python
+ * exception (out of memory, KeyboardInterrupt from a store). */
+int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObject *targeting_key, PyObject *attrs,
+                    PyObject *dflt, native_answer *a);
+void native_answer_clear(native_answer *a);
+
+/* resolve_details.c: the typed resolve_*_details, METH_FASTCALL | METH_KEYWORDS. */
+PyObject *native_set_sdk_types(PyObject *module, PyObject *args);
+int native_sdk_traverse(native_sdk *s, visitproc visit, void *arg);
+void native_sdk_clear(native_sdk *s);
+PyObject *native_resolve_boolean_details(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *native_resolve_integer_details(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *native_resolve_float_details(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *native_resolve_string_details(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *native_resolve_object_details(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 
 #endif

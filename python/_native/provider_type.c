@@ -14,31 +14,7 @@
 #include <confidence/provider.h>
 #include <confidence/tracking.h>
 
-typedef struct {
-  PyObject_HEAD confidence_provider *p;
-  unsigned long long id;
-  PyObject *state_bytes; /* kept alive for the provider's lifetime */
-  int release_gil;       /* a store that blocks in C (remote, Redis): let other threads run meanwhile */
-} ProviderObject;
-
-/* ---- per-thread state ------------------------------------------------------------------ */
-
-static pthread_key_t details_key;
-
-static void details_destroy(void *d) { confidence_details_free(d); }
-
-int native_provider_setup(void) { return pthread_key_create(&details_key, details_destroy); }
-
-static confidence_details *thread_details(void)
-{
-  confidence_details *d = pthread_getspecific(details_key);
-  if (!d) {
-    d = confidence_details_new();
-    if (d)
-      pthread_setspecific(details_key, d);
-  }
-  return d;
-}
+typedef native_provider ProviderObject;
 
 PyObject *native_raise_code(native_state *st, int rc)
 {
@@ -192,8 +168,6 @@ static PyObject *Provider_shutdown(ProviderObject *self, PyObject *args)
   return PyLong_FromLong(rc);
 }
 
-enum { K_BOOL = NATIVE_KIND_BOOL, K_INT = NATIVE_KIND_INT, K_FLOAT = NATIVE_KIND_FLOAT, K_STRING = NATIVE_KIND_STRING, K_OBJECT = NATIVE_KIND_OBJECT };
-
 /* get(kind, flag_key, targeting_key, attributes, default)
  *   -> (value, reason, error_code, error_message, variant, metadata)
  * reason / error_code are the C enums; the value is `default` itself on an
@@ -208,131 +182,14 @@ static PyObject *Provider_get(ProviderObject *self, PyObject *const *args, Py_ss
   long kind = PyLong_AsLong(args[0]);
   if (kind == -1 && PyErr_Occurred())
     return NULL;
-  PyObject *dflt = args[4];
-  Py_ssize_t key_len = 0;
-  const char *key = PyUnicode_Check(args[1]) ? PyUnicode_AsUTF8AndSize(args[1], &key_len) : NULL;
-  if (!key || strlen(key) != (size_t)key_len) {
-    /* Not a flag anyone can name: an error result, as for any unknown flag. */
-    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
-      return NULL;
-    PyErr_Clear();
-    return Py_BuildValue("(OiisO{})", dflt, CONFIDENCE_EVAL_REASON_ERROR,
-                         key ? CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND : CONFIDENCE_EVAL_ERROR_CODE_GENERAL,
-                         key ? "the flag key holds a NUL character" : "the flag key must be a string of valid Unicode",
-                         Py_None);
-  }
-  /* The default is the caller's object, handed back untouched whenever the
-   * flag's value does not apply (as 0.15.3 does, whatever its type): the C
-   * getters are given none. */
-  if (kind < K_BOOL || kind > K_OBJECT) {
+  if (kind < NATIVE_KIND_BOOL || kind > NATIVE_KIND_OBJECT) {
     PyErr_SetString(PyExc_ValueError, "unknown kind");
     return NULL;
   }
-  native_path path;
-  path.len = 0; /* the buffer is written only if the conversion fails */
-  confidence_value *ctx = native_make_context(args[2], args[3], &path);
-  if (!ctx) {
-    /* A context that cannot be converted is the caller's error, answered
-     * like every other: the default, INVALID_CONTEXT and why. */
-    PyObject *msg = native_conversion_message(&path);
-    if (!msg)
-      return NULL; /* KeyboardInterrupt, SystemExit: not ours to swallow */
-    return Py_BuildValue("(OiiNO{})", dflt, CONFIDENCE_EVAL_REASON_ERROR, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT,
-                         msg, Py_None);
-  }
-  confidence_details *det = thread_details();
-  if (!det) {
-    confidence_value_free(ctx);
-    return PyErr_NoMemory();
-  }
-  confidence_provider *p = self->p;
-  int b_res = 0;
-  int64_t i_res = 0;
-  double f_res = 0;
-  char *s_res = NULL;
-  confidence_value *o_res = NULL;
-  native_store_enter();
-  /* Measured (docs/benchmarks.md): an evaluation costs less than giving the
-   * GIL away and taking it back under contention, so it is released only
-   * where the C side may block. */
-  PyThreadState *ts =
-      (self->release_gil && native_state_of_type(Py_TYPE(self))->release_gil) ? PyEval_SaveThread() : NULL;
-  switch (kind) {
-  case K_BOOL:
-    b_res = confidence_provider_get_bool(p, key, ctx, 0, det);
-    break;
-  case K_INT:
-    i_res = confidence_provider_get_int(p, key, ctx, 0, det);
-    break;
-  case K_FLOAT:
-    f_res = confidence_provider_get_double(p, key, ctx, 0, det);
-    break;
-  case K_STRING:
-    s_res = confidence_provider_get_string(p, key, ctx, NULL, det);
-    break;
-  default:
-    o_res = confidence_provider_get_object(p, key, ctx, NULL, det);
-    break;
-  }
-  if (ts)
-    PyEval_RestoreThread(ts);
-  int raised = native_store_leave();
-  confidence_value_free(ctx);
-  if (raised) {
-    confidence_string_free(s_res);
-    confidence_value_free(o_res);
+  native_answer a;
+  if (native_evaluate(self, (int)kind, args[1], args[2], args[3], args[4], &a) != 0)
     return NULL;
-  }
-  int reason = confidence_details_reason(det), code = confidence_details_error_code(det);
-  const char *variant = confidence_details_variant(det);
-  PyObject *value, *em = NULL;
-  if (!confidence_details_value_is_default(det)) {
-    switch (kind) {
-    case K_BOOL:
-      value = PyBool_FromLong(b_res);
-      break;
-    case K_INT:
-      value = PyLong_FromLongLong(i_res);
-      break;
-    case K_FLOAT:
-      value = PyFloat_FromDouble(f_res);
-      break;
-    case K_STRING:
-      value = PyUnicode_DecodeUTF8(s_res, (Py_ssize_t)strlen(s_res), "replace");
-      break;
-    default:
-      value = native_from_value(o_res);
-      break;
-    }
-  } else if (code != CONFIDENCE_EVAL_ERROR_CODE_NONE || *variant || dflt == Py_None) {
-    /* an error, or a variant whose value at the path is null */
-    Py_INCREF(dflt);
-    value = dflt;
-    if (code == CONFIDENCE_EVAL_ERROR_CODE_TYPE_MISMATCH && !(em = native_type_mismatch_message(dflt)))
-      Py_CLEAR(value);
-  } else {
-    value = native_default_as_value((int)kind, dflt, &reason, &code, &em);
-  }
-  confidence_string_free(s_res);
-  confidence_value_free(o_res);
-  if (!value)
-    return NULL;
-  const char *emsg = confidence_details_error_message(det);
-  PyObject *meta = native_from_value(confidence_details_metadata(det));
-  if (!meta) {
-    Py_DECREF(value), Py_XDECREF(em);
-    return NULL;
-  }
-  if (!em)
-    em = *emsg ? PyUnicode_DecodeUTF8(emsg, (Py_ssize_t)strlen(emsg), "replace") : (Py_INCREF(Py_None), Py_None);
-  PyObject *vs = *variant && code == CONFIDENCE_EVAL_ERROR_CODE_NONE
-                     ? PyUnicode_DecodeUTF8(variant, (Py_ssize_t)strlen(variant), "replace")
-                     : (Py_INCREF(Py_None), Py_None);
-  if (!em || !vs) {
-    Py_DECREF(value), Py_DECREF(meta), Py_XDECREF(em), Py_XDECREF(vs);
-    return NULL;
-  }
-  return Py_BuildValue("(NiiNNN)", value, reason, code, em, vs, meta);
+  return Py_BuildValue("(NiiNNN)", a.value, a.reason, a.code, a.message, a.variant, a.metadata);
 }
 
 /* After a failed conversion of part of an event: whether it was an
@@ -506,6 +363,13 @@ static PyMethodDef Provider_methods[] = {
     {"flush", (PyCFunction)Provider_flush, METH_VARARGS, "flush(timeout_ms) -> rc"},
     {"shutdown", (PyCFunction)Provider_shutdown, METH_VARARGS, "shutdown(timeout_ms) -> rc"},
     {"get", (PyCFunction)(void (*)(void))Provider_get, METH_FASTCALL, "typed evaluation"},
+#define RESOLVER(name) {#name, (PyCFunction)(void (*)(void))native_##name, METH_FASTCALL | METH_KEYWORDS, "the SDK's " #name}
+    RESOLVER(resolve_boolean_details),
+    RESOLVER(resolve_integer_details),
+    RESOLVER(resolve_float_details),
+    RESOLVER(resolve_string_details),
+    RESOLVER(resolve_object_details),
+#undef RESOLVER
     {"track", (PyCFunction)Provider_track, METH_VARARGS, "track an event"},
     {"metrics", (PyCFunction)Provider_metrics, METH_VARARGS, "metrics([openmetrics, instance]) -> str"},
     {"stats", (PyCFunction)Provider_stats, METH_NOARGS, "counters"},

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
@@ -60,6 +60,35 @@ _ERROR_CODES = [None] + [
     for name in ("PROVIDER_NOT_READY", "FLAG_NOT_FOUND", "PARSE_ERROR", "TYPE_MISMATCH", "TARGETING_KEY_MISSING",
                  "INVALID_CONTEXT", "PROVIDER_FATAL", "GENERAL")
 ]
+_RESOLVERS = {
+    _BOOL: "resolve_boolean_details",
+    _INT: "resolve_integer_details",
+    _FLOAT: "resolve_float_details",
+    _STRING: "resolve_string_details",
+    _OBJECT: "resolve_object_details",
+}
+
+
+def _plain_dataclass(cls: type) -> bool:
+    """Whether an instance can be filled in field by field without calling the
+    class: a dataclass with exactly these fields and nothing run at creation."""
+    import dataclasses
+
+    try:
+        names = [f.name for f in dataclasses.fields(cls)]
+    except TypeError:
+        return False
+    return (
+        names == ["value", "error_code", "error_message", "reason", "variant", "flag_metadata"]
+        and not hasattr(cls, "__post_init__")
+        and getattr(cls, "__setattr__") is object.__setattr__
+        and getattr(cls, "__new__") is object.__new__
+        and "__slots__" not in vars(cls)
+    )
+
+
+_native.set_sdk_types(FlagResolutionDetails, tuple(_REASONS), tuple(_ERROR_CODES), _plain_dataclass(FlagResolutionDetails))
+
 _STATUSES = [
     ProviderStatus.NOT_READY,
     ProviderStatus.READY,
@@ -343,6 +372,11 @@ class ConfidenceProvider(AbstractProvider):
         self._ready_lock = threading.Lock()
         self._ready_owed_to_sdk = False
         _providers[self._id] = self
+        # The SDK calls provider.resolve_*_details: let it reach the extension
+        # directly, unless a subclass overrides the method.
+        for name in _RESOLVERS.values():
+            if getattr(type(self), name) is getattr(ConfidenceProvider, name):
+                setattr(self, name, getattr(self._native, name))
         _ensure_dispatcher()
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -426,62 +460,37 @@ class ConfidenceProvider(AbstractProvider):
 
     # ---- evaluation --------------------------------------------------------------------
 
+    # The typed resolutions run in the extension (python/_native/resolve_details.c):
+    # the targeting key's type, the attributes as a dict, the context's
+    # conversion, the evaluation and the FlagResolutionDetails, with no Python
+    # frame. __init__ installs them on the instance; these methods are what a
+    # subclass overrides and what type checkers see.
+
     def _resolve(
         self, kind: int, flag_key: str, default_value: Any, evaluation_context: Optional[EvaluationContext]
     ) -> FlagResolutionDetails[Any]:
-        attrs: Optional[Mapping[str, Any]]  # a dict for the C side once past the `if`
-        if evaluation_context is None:
-            tk = attrs = None
-        else:
-            tk = evaluation_context.targeting_key
-            # As 0.15.3: a key must be a string; a falsy one is no key.
-            if type(tk) is not str and tk is not None and _truthy(tk):
-                return FlagResolutionDetails(
-                    value=default_value,
-                    reason=Reason.ERROR,
-                    error_code=ErrorCode.GENERAL,
-                    error_message=f"targeting_key must be a string, not {type(tk).__name__}",
-                )
-            attrs = evaluation_context.attributes
-            if attrs is not None and type(attrs) is not dict:
-                try:
-                    attrs = dict(attrs)
-                except Exception as e:  # the caller's mapping: an error result, not an exception
-                    return FlagResolutionDetails(
-                        value=default_value,
-                        reason=Reason.ERROR,
-                        error_code=ErrorCode.INVALID_CONTEXT,
-                        error_message=f"the evaluation context's attributes are not a mapping: {type(e).__name__}",
-                    )
-        value, reason, code, message, variant, metadata = self._native.get(kind, flag_key, tk, attrs, default_value)
-        return FlagResolutionDetails(
-            value=value,
-            reason=_REASONS[reason],
-            error_code=_ERROR_CODES[code],
-            error_message=message,
-            variant=variant,
-            flag_metadata=metadata,
-        )
+        resolver: Callable[..., FlagResolutionDetails[Any]] = getattr(self._native, _RESOLVERS[kind])
+        return resolver(flag_key, default_value, evaluation_context)
 
     def resolve_boolean_details(
         self, flag_key: str, default_value: bool, evaluation_context: Optional[EvaluationContext] = None
     ) -> FlagResolutionDetails[bool]:
-        return self._resolve(_BOOL, flag_key, default_value, evaluation_context)
+        return self._native.resolve_boolean_details(flag_key, default_value, evaluation_context)
 
     def resolve_string_details(
         self, flag_key: str, default_value: str, evaluation_context: Optional[EvaluationContext] = None
     ) -> FlagResolutionDetails[str]:
-        return self._resolve(_STRING, flag_key, default_value, evaluation_context)
+        return self._native.resolve_string_details(flag_key, default_value, evaluation_context)
 
     def resolve_integer_details(
         self, flag_key: str, default_value: int, evaluation_context: Optional[EvaluationContext] = None
     ) -> FlagResolutionDetails[int]:
-        return self._resolve(_INT, flag_key, default_value, evaluation_context)
+        return self._native.resolve_integer_details(flag_key, default_value, evaluation_context)
 
     def resolve_float_details(
         self, flag_key: str, default_value: float, evaluation_context: Optional[EvaluationContext] = None
     ) -> FlagResolutionDetails[float]:
-        return self._resolve(_FLOAT, flag_key, default_value, evaluation_context)
+        return self._native.resolve_float_details(flag_key, default_value, evaluation_context)
 
     def resolve_object_details(
         self,
@@ -489,7 +498,7 @@ class ConfidenceProvider(AbstractProvider):
         default_value: _Object,
         evaluation_context: Optional[EvaluationContext] = None,
     ) -> FlagResolutionDetails[_Object]:
-        return self._resolve(_OBJECT, flag_key, default_value, evaluation_context)
+        return self._native.resolve_object_details(flag_key, default_value, evaluation_context)
 
     async def _resolve_async(
         self, kind: int, flag_key: str, default_value: Any, evaluation_context: Optional[EvaluationContext]
