@@ -1,7 +1,8 @@
 """The provider under real servers: gunicorn with 4 sync workers and --preload
 (WSGI), and gunicorn with uvicorn's worker (ASGI). The app (servers/flag_app.py)
 creates and initialises the provider at import, in the master; the workers
-inherit it through fork(). The test drives a bounded load, stops gunicorn with
+inherit it through fork() (and once without --preload: each worker imports
+the app). The test drives a bounded load, stops gunicorn with
 SIGTERM and checks that the backend received every exposure exactly once per
 worker: a worker sends one exposure per targeting key it evaluated (apply dedup
 is per process, RESOLVER_SPEC §4.6), so the backend's count for a key must be
@@ -27,7 +28,7 @@ SERVERS = os.path.join(REPO, "tests", "python", "servers")
 
 WORKERS = 4
 KEYS = [f"unit-{i:03d}" for i in range(100)]
-PRELOAD_KEY = "preloaded-unit"  # the app evaluates it at import, in the master
+IMPORT_KEY = "imported-unit"  # the app evaluates it at import (--preload: in the master)
 REPEAT = 3  # each key requested this many times, in random order
 CLIENT_THREADS = 8  # more than the workers, so every sync worker gets requests
 FLAG = "flags/new-checkout"
@@ -48,7 +49,7 @@ def _wait_booted(proc, booted_dir, deadline):
     return {int(p) for p in os.listdir(booted_dir)}
 
 
-def _run_gunicorn(backend, tmp_path, kind, exit_via):
+def _run_gunicorn(backend, tmp_path, kind, exit_via, preload=True):
     """Runs the load against gunicorn and stops it; returns (responses, worker pids, master pid)."""
     booted = tmp_path / "booted"
     booted.mkdir()
@@ -57,7 +58,7 @@ def _run_gunicorn(backend, tmp_path, kind, exit_via):
                CONFIDENCE_FLAG_LOG_URL=backend.grpc_url,
                CONFIDENCE_EVENTS_URL=backend.grpc_url,
                FLAG_APP_SECRET=SECRET,
-               FLAG_APP_PRELOAD_KEY=PRELOAD_KEY,
+               FLAG_APP_IMPORT_KEY=IMPORT_KEY,
                FLAG_APP_BOOTED_DIR=str(booted),
                FLAG_APP_EXIT=exit_via,
                PYTHONPATH=SERVERS + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -68,7 +69,7 @@ def _run_gunicorn(backend, tmp_path, kind, exit_via):
     port = sock.getsockname()[1]
     log = open(tmp_path / "gunicorn.log", "w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--preload", "--workers", str(WORKERS),
+        [sys.executable, "-m", "gunicorn", *(["--preload"] if preload else []), "--workers", str(WORKERS),
          "--worker-class", WORKER_CLASSES[kind], "--bind", f"fd://{sock.fileno()}",
          "--config", os.path.join(SERVERS, "gunicorn_conf.py"), "--graceful-timeout", "20",
          f"flag_app:{kind}"],
@@ -93,16 +94,17 @@ def _run_gunicorn(backend, tmp_path, kind, exit_via):
     return responses, pids, proc.pid, text
 
 
-def _expected(responses):
-    """Exposures per targeting key: one per worker that evaluated it, one for
-    the key the master evaluated before forking (sent by the master; the
-    workers inherit its dedup memory, so they never send it again)."""
+def _expected(responses, preload):
+    """Exposures per targeting key: one per worker that evaluated it. The key
+    the app evaluates at import: with --preload once, by the master before
+    forking (the workers inherit its dedup memory, so they never send it
+    again); without, once by each worker, which imported the app itself."""
     workers_of, variant_of = {}, {}
     for r in responses:
         workers_of.setdefault(r["key"], set()).add(r["pid"])
         assert variant_of.setdefault(r["key"], r["variant"]) == r["variant"], r
     expected = {k: len(w) for k, w in workers_of.items()}
-    expected[PRELOAD_KEY] = 1
+    expected[IMPORT_KEY] = 1 if preload else WORKERS
     return expected, variant_of
 
 
@@ -116,12 +118,14 @@ def _received(summary, variant_of):
     return got
 
 
-def _check_served(responses, pids, master):
+def _check_served(responses, pids, master, preload):
     assert len(responses) == len(KEYS) * REPEAT
     bad = [r for r in responses if r["error"] is not None or not (r["variant"] or "").startswith(FLAG + "/variants/")]
     assert not bad, bad[:3]
-    # The provider was made once, in the master, and served from 4 forked workers.
-    assert {r["imported_in"] for r in responses} == {master}
+    if preload:  # the provider was made once, in the master, and serves from 4 forked workers
+        assert {r["imported_in"] for r in responses} == {master}
+    else:  # each worker made its own
+        assert all(r["imported_in"] == r["pid"] for r in responses)
     served = {r["pid"] for r in responses}
     assert served == pids, f"requests reached {sorted(served)}, workers {sorted(pids)}"
 
@@ -129,21 +133,22 @@ def _check_served(responses, pids, master):
 # What each setup does at worker exit: WSGI (sync workers) with gunicorn's
 # worker_exit hook, or with nothing but the package's atexit handler (a sync
 # worker leaves through sys.exit, so atexit runs); ASGI (uvicorn worker) with
-# the app's lifespan shutdown.
-@pytest.mark.parametrize("kind,exit_via", [("wsgi", "worker_exit"), ("wsgi", "atexit"), ("asgi", "lifespan")])
-def test_every_exposure_arrives_once_per_worker(fresh_backend, tmp_path, kind, exit_via):
+# the app's lifespan shutdown. And once without --preload.
+@pytest.mark.parametrize("kind,exit_via,preload", [
+    ("wsgi", "worker_exit", True), ("wsgi", "atexit", True), ("asgi", "lifespan", True), ("wsgi", "worker_exit", False)])
+def test_every_exposure_arrives_once_per_worker(fresh_backend, tmp_path, kind, exit_via, preload):
     t0 = time.monotonic()
-    responses, pids, master, log = _run_gunicorn(fresh_backend, tmp_path, kind, exit_via)
-    _check_served(responses, pids, master)
-    expected, variant_of = _expected(responses)
+    responses, pids, master, log = _run_gunicorn(fresh_backend, tmp_path, kind, exit_via, preload)
+    _check_served(responses, pids, master, preload)
+    expected, variant_of = _expected(responses, preload)
     summary = fresh_backend.summary()
     got = _received(summary, variant_of)
     wrong = {k: (expected.get(k, 0), got.get(k, 0)) for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
     assert not wrong, f"(expected, received) per key: {dict(sorted(wrong.items())[:10])} ({len(wrong)} keys)\n{log}"
     # The resolve counters: every evaluation counted once, by the process that made it.
     resolved = sum(f["count"] for f in summary["flag_resolve_info"] if f["flag"] == FLAG)
-    assert resolved == len(responses) + 1
-    print(f"{kind}/{exit_via}: {len(responses)} requests over {len(pids)} workers, "
+    assert resolved == len(responses) + expected[IMPORT_KEY]
+    print(f"{kind}/{exit_via}/preload={preload}: {len(responses)} requests over {len(pids)} workers, "
           f"{sum(expected.values())} exposures, {time.monotonic() - t0:.1f} s")
 
 
@@ -153,9 +158,9 @@ def test_uvicorn_worker_without_lifespan_shutdown_loses_exposures(fresh_backend,
     atexit nor gunicorn's worker_exit runs. What the workers still held (the
     exposures of the last log_poll_interval, 10 s by default) never arrives."""
     responses, pids, master, log = _run_gunicorn(fresh_backend, tmp_path, "asgi", "worker_exit")
-    _check_served(responses, pids, master)
-    expected, variant_of = _expected(responses)
+    _check_served(responses, pids, master, True)
+    expected, variant_of = _expected(responses, True)
     got = _received(fresh_backend.summary(), variant_of)
-    assert got.get(PRELOAD_KEY) == 1  # sent by the master at import
+    assert got.get(IMPORT_KEY) == 1  # sent by the master at import
     assert sum(got.get(k, 0) for k in KEYS) < sum(expected[k] for k in KEYS)
     assert log.count("was sent SIGTERM") == WORKERS, log

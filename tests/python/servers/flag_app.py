@@ -6,7 +6,7 @@ every worker inherits it through fork(). Each request evaluates one flag for
 the targeting key in its query (?key=...) and answers with the worker's pid,
 so the test knows which process sent which exposure.
 Environment: CONFIDENCE_CDN_URL / CONFIDENCE_FLAG_LOG_URL / CONFIDENCE_EVENTS_URL
-(the local backend), FLAG_APP_SECRET, FLAG_APP_PRELOAD_KEY and FLAG_APP_EXIT
+(the local backend), FLAG_APP_SECRET, FLAG_APP_IMPORT_KEY and FLAG_APP_EXIT
 ("lifespan": the ASGI lifespan shutdown shuts OpenFeature down; see
 gunicorn_conf.py for "worker_exit").
 """
@@ -32,7 +32,7 @@ client = api.get_client()
 IMPORTED_IN = os.getpid()
 # Evaluated (and its exposure sent) by the process that imports this module,
 # before any fork.
-client.get_boolean_value(FLAG, False, EvaluationContext(os.environ["FLAG_APP_PRELOAD_KEY"], {"country": "SE"}))
+client.get_boolean_value(FLAG, False, EvaluationContext(os.environ["FLAG_APP_IMPORT_KEY"], {"country": "SE"}))
 if not provider.flush(10):
     raise RuntimeError("the preload exposure was not delivered")
 
