@@ -1,5 +1,5 @@
 """The provider in multiprocessing children, fork and spawn, as
-docs/python-servers.md describes them: what each child evaluated arrives at
+docs/python-servers.md describes them (and forkserver): what each child evaluated arrives at
 the backend exactly once per child when the child shuts OpenFeature down the
 way the page says, and is lost when a forked pool worker does nothing (it
 leaves through os._exit(), so the package's atexit handler never runs)."""
@@ -62,7 +62,8 @@ def _run_pool(method, initializer):
 @pytest.mark.parametrize("method,initializer", [
     ("fork", mp_tasks.shutdown_at_exit),  # provider inherited; a finalizer shuts it down
     ("spawn", mp_tasks.make_provider),  # provider made in the child; atexit shuts it down
-], ids=["fork-finalizer", "spawn-atexit"])
+    ("forkserver", mp_tasks.provider_and_finalizer),  # made in the child; no atexit: a finalizer
+], ids=["fork-finalizer", "spawn-atexit", "forkserver-finalizer"])
 def test_pool_workers_deliver_once_each(env, method, initializer):
     if method == "fork":
         _provider_in_parent()

@@ -30,6 +30,13 @@ def shutdown_at_exit():
     util.Finalize(None, api.shutdown, exitpriority=10)
 
 
+def provider_and_finalizer():
+    """A forkserver child: its own provider, and, as it too leaves through
+    os._exit(), a finalizer."""
+    make_provider()
+    shutdown_at_exit()
+
+
 def evaluate(key):
     d = api.get_client().get_boolean_details(FLAG, False, EvaluationContext(key, {"country": "SE"}))
     return {"pid": os.getpid(), "key": key, "variant": d.variant, "error": d.error_code and str(d.error_code)}
