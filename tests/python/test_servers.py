@@ -33,7 +33,8 @@ REPEAT = 3  # each key requested this many times, in random order
 CLIENT_THREADS = 8  # more than the workers, so every sync worker gets requests
 FLAG = "flags/new-checkout"
 
-WORKER_CLASSES = {"wsgi": "sync", "asgi": "uvicorn_worker.UvicornWorker"}
+# kind -> (worker class, app callable)
+WORKER_CLASSES = {"sync": ("sync", "wsgi"), "gthread": ("gthread", "wsgi"), "uvicorn": ("uvicorn_worker.UvicornWorker", "asgi")}
 
 
 def _get(port, key):
@@ -70,9 +71,9 @@ def _run_gunicorn(backend, tmp_path, kind, exit_via, preload=True):
     log = open(tmp_path / "gunicorn.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *(["--preload"] if preload else []), "--workers", str(WORKERS),
-         "--worker-class", WORKER_CLASSES[kind], "--bind", f"fd://{sock.fileno()}",
+         "--worker-class", WORKER_CLASSES[kind][0], *(["--threads", "4"] if kind == "gthread" else []), "--bind", f"fd://{sock.fileno()}",
          "--config", os.path.join(SERVERS, "gunicorn_conf.py"), "--graceful-timeout", "20",
-         f"flag_app:{kind}"],
+         f"flag_app:{WORKER_CLASSES[kind][1]}"],
         env=env, pass_fds=(sock.fileno(),), stdout=log, stderr=subprocess.STDOUT)
     sock.close()
     try:
@@ -130,12 +131,13 @@ def _check_served(responses, pids, master, preload):
     assert served == pids, f"requests reached {sorted(served)}, workers {sorted(pids)}"
 
 
-# What each setup does at worker exit: WSGI (sync workers) with gunicorn's
-# worker_exit hook, or with nothing but the package's atexit handler (a sync
-# worker leaves through sys.exit, so atexit runs); ASGI (uvicorn worker) with
-# the app's lifespan shutdown. And once without --preload.
+# What each setup does at worker exit: WSGI (sync and gthread workers) with
+# gunicorn's worker_exit hook, or with nothing but the package's atexit handler
+# (such a worker leaves through sys.exit, so atexit runs); ASGI (uvicorn
+# worker) with the app's lifespan shutdown. And once without --preload.
 @pytest.mark.parametrize("kind,exit_via,preload", [
-    ("wsgi", "worker_exit", True), ("wsgi", "atexit", True), ("asgi", "lifespan", True), ("wsgi", "worker_exit", False)])
+    ("sync", "worker_exit", True), ("sync", "atexit", True), ("gthread", "atexit", True),
+    ("uvicorn", "lifespan", True), ("sync", "worker_exit", False)])
 def test_every_exposure_arrives_once_per_worker(fresh_backend, tmp_path, kind, exit_via, preload):
     t0 = time.monotonic()
     responses, pids, master, log = _run_gunicorn(fresh_backend, tmp_path, kind, exit_via, preload)
@@ -157,7 +159,7 @@ def test_uvicorn_worker_without_lifespan_shutdown_loses_exposures(fresh_backend,
     shutdown a uvicorn worker re-raises SIGTERM and dies of it, so neither
     atexit nor gunicorn's worker_exit runs. What the workers still held (the
     exposures of the last log_poll_interval, 10 s by default) never arrives."""
-    responses, pids, master, log = _run_gunicorn(fresh_backend, tmp_path, "asgi", "worker_exit")
+    responses, pids, master, log = _run_gunicorn(fresh_backend, tmp_path, "uvicorn", "worker_exit")
     _check_served(responses, pids, master, True)
     expected, variant_of = _expected(responses, True)
     got = _received(fresh_backend.summary(), variant_of)
