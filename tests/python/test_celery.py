@@ -42,6 +42,7 @@ def _run_worker(backend, tmp_path, exit_via, extra):
         [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "prefork", "--concurrency", "2",
          "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO", *extra],
         env=env, stdout=log, stderr=subprocess.STDOUT)
+    stopped = False
     try:
         deadline = time.monotonic() + 30
         done = []
@@ -52,6 +53,7 @@ def _run_worker(backend, tmp_path, exit_via, extra):
             done = results.read_text().splitlines() if results.exists() else []
         proc.send_signal(signal.SIGTERM)  # warm shutdown
         rc = proc.wait(30)
+        stopped = True
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -59,6 +61,8 @@ def _run_worker(backend, tmp_path, exit_via, extra):
         log.seek(0)
         text = log.read()
         log.close()
+        if not stopped:
+            print(f"celery's log:\n{text}")  # pytest shows it with the failure
     assert rc == 0, f"celery exited with {rc}:\n{text}"
     workers_of = {}
     for line in done:
@@ -78,10 +82,12 @@ def _received(backend):
 
 
 def test_worker_process_shutdown_delivers_once_per_pool_process(fresh_backend, tmp_path):
-    expected, pids, log = _run_worker(fresh_backend, tmp_path, "worker_process_shutdown", ["--max-tasks-per-child", "15"])
+    expected, pids, log = _run_worker(fresh_backend, tmp_path, "worker_process_shutdown",
+                                      ["--max-tasks-per-child", "15"])
     assert len(pids) > 2, "no pool process was replaced"
     got = _received(fresh_backend)
-    wrong = {k: (expected.get(k, 0), got.get(k, 0)) for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
+    wrong = {k: (expected.get(k, 0), got.get(k, 0))
+             for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
     assert not wrong, f"(expected, received) per key: {dict(sorted(wrong.items())[:10])} ({len(wrong)} keys)\n{log}"
 
 

@@ -1,13 +1,12 @@
-"""The provider under real servers: gunicorn with 4 sync workers and --preload
-(WSGI), and gunicorn with uvicorn's worker (ASGI). The app (servers/flag_app.py)
-creates and initialises the provider at import, in the master; the workers
-inherit it through fork() (and once without --preload: each worker imports
-the app). The test drives a bounded load, stops gunicorn with
-SIGTERM and checks that the backend received every exposure exactly once per
-worker: a worker sends one exposure per targeting key it evaluated (apply dedup
-is per process, RESOLVER_SPEC §4.6), so the backend's count for a key must be
-the number of distinct workers that served it — one lost or duplicated
-exposure changes a count."""
+"""The provider under real servers: gunicorn with 4 workers (sync, gthread,
+and uvicorn's worker for ASGI) running servers/flag_app.py, which makes and
+initialises the provider at import: with --preload once, in the master, and
+the workers inherit it through fork(); without, in each worker. The test
+drives a bounded load (300 requests), stops gunicorn with SIGTERM and checks
+that the backend received every exposure exactly once per worker: apply dedup
+is per process (RESOLVER_SPEC §4.6), so the backend's count for a targeting
+key must be the number of distinct workers that evaluated it — one lost or
+duplicated exposure changes a count."""
 
 import json
 import os
@@ -34,7 +33,11 @@ CLIENT_THREADS = 8  # more than the workers, so every sync worker gets requests
 FLAG = "flags/new-checkout"
 
 # kind -> (worker class, app callable)
-WORKER_CLASSES = {"sync": ("sync", "wsgi"), "gthread": ("gthread", "wsgi"), "uvicorn": ("uvicorn_worker.UvicornWorker", "asgi")}
+WORKER_CLASSES = {
+    "sync": ("sync", "wsgi"),
+    "gthread": ("gthread", "wsgi"),
+    "uvicorn": ("uvicorn_worker.UvicornWorker", "asgi"),
+}
 
 
 def _get(port, key):
@@ -51,7 +54,7 @@ def _wait_booted(proc, booted_dir, deadline):
 
 
 def _run_gunicorn(backend, tmp_path, kind, exit_via, preload=True):
-    """Runs the load against gunicorn and stops it; returns (responses, worker pids, master pid)."""
+    """Runs the load against gunicorn and stops it; returns (responses, worker pids, master pid, log)."""
     booted = tmp_path / "booted"
     booted.mkdir()
     env = dict(os.environ,
@@ -69,13 +72,16 @@ def _run_gunicorn(backend, tmp_path, kind, exit_via, preload=True):
     sock.listen(128)
     port = sock.getsockname()[1]
     log = open(tmp_path / "gunicorn.log", "w+")
+    worker_class, app = WORKER_CLASSES[kind]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", *(["--preload"] if preload else []), "--workers", str(WORKERS),
-         "--worker-class", WORKER_CLASSES[kind][0], *(["--threads", "4"] if kind == "gthread" else []), "--bind", f"fd://{sock.fileno()}",
-         "--config", os.path.join(SERVERS, "gunicorn_conf.py"), "--graceful-timeout", "20",
-         f"flag_app:{WORKER_CLASSES[kind][1]}"],
+        [sys.executable, "-m", "gunicorn", *(["--preload"] if preload else []),
+         "--workers", str(WORKERS), "--worker-class", worker_class,
+         *(["--threads", "4"] if kind == "gthread" else []),
+         "--bind", f"fd://{sock.fileno()}", "--graceful-timeout", "20",
+         "--config", os.path.join(SERVERS, "gunicorn_conf.py"), f"flag_app:{app}"],
         env=env, pass_fds=(sock.fileno(),), stdout=log, stderr=subprocess.STDOUT)
     sock.close()
+    stopped = False
     try:
         pids = _wait_booted(proc, booted, time.monotonic() + 30)
         order = KEYS * REPEAT
@@ -84,6 +90,7 @@ def _run_gunicorn(backend, tmp_path, kind, exit_via, preload=True):
             responses = list(pool.map(lambda k: _get(port, k), order))
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(40)
+        stopped = True
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -91,6 +98,8 @@ def _run_gunicorn(backend, tmp_path, kind, exit_via, preload=True):
         log.seek(0)
         text = log.read()
         log.close()
+        if not stopped:
+            print(f"gunicorn's log:\n{text}")  # pytest shows it with the failure
     assert rc == 0, f"gunicorn exited with {rc}:\n{text}"
     return responses, pids, proc.pid, text
 
@@ -121,7 +130,8 @@ def _received(summary, variant_of):
 
 def _check_served(responses, pids, master, preload):
     assert len(responses) == len(KEYS) * REPEAT
-    bad = [r for r in responses if r["error"] is not None or not (r["variant"] or "").startswith(FLAG + "/variants/")]
+    bad = [r for r in responses
+           if r["error"] is not None or not (r["variant"] or "").startswith(FLAG + "/variants/")]
     assert not bad, bad[:3]
     if preload:  # the provider was made once, in the master, and serves from 4 forked workers
         assert {r["imported_in"] for r in responses} == {master}
@@ -145,7 +155,8 @@ def test_every_exposure_arrives_once_per_worker(fresh_backend, tmp_path, kind, e
     expected, variant_of = _expected(responses, preload)
     summary = fresh_backend.summary()
     got = _received(summary, variant_of)
-    wrong = {k: (expected.get(k, 0), got.get(k, 0)) for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
+    wrong = {k: (expected.get(k, 0), got.get(k, 0))
+             for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
     assert not wrong, f"(expected, received) per key: {dict(sorted(wrong.items())[:10])} ({len(wrong)} keys)\n{log}"
     # The resolve counters: every evaluation counted once, by the process that made it.
     resolved = sum(f["count"] for f in summary["flag_resolve_info"] if f["flag"] == FLAG)
