@@ -34,7 +34,7 @@ def _run_worker(backend, tmp_path, exit_via, extra):
     # Tasks are sent by name from an app of the test's own: importing the tasks
     # module here would make a provider in the test process.
     producer = Celery(broker="filesystem://", broker_transport_options={
-        "data_folder_in": str(queue), "data_folder_out": str(queue)})
+        "data_folder_in": str(queue), "data_folder_out": str(queue), "control_folder": str(queue)})
     for key in KEYS * 2:
         producer.send_task("evaluate", args=[key])
     log = open(tmp_path / "celery.log", "w+")

@@ -21,7 +21,7 @@ from confidence import ConfidenceProvider
 QUEUE_DIR = os.environ["FLAG_APP_QUEUE_DIR"]
 app = Celery("celery_tasks", broker="filesystem://",
              broker_transport_options={"data_folder_in": QUEUE_DIR, "data_folder_out": QUEUE_DIR,
-                                       "polling_interval": 0.05})
+                                       "control_folder": QUEUE_DIR, "polling_interval": 0.05})
 app.conf.worker_hijack_root_logger = False
 
 provider = ConfidenceProvider(client_secret=os.environ["FLAG_APP_SECRET"])
