@@ -21,7 +21,8 @@ run_one() {
   [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
   local spec="openfeature-sdk"
   [[ "$sdk" == newest ]] || spec="openfeature-sdk==$sdk"
-  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$spec" pytest mypy==1.13.0
+  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$spec" pytest mypy==1.13.0 \
+    -r "$repo/tests/python/servers/requirements.txt"
   pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$repo"
   echo "== Python tests, openfeature-sdk $("$venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')"
   (cd "$repo" && CONFIDENCE_REPO="$repo" CONFIDENCE_BUILD_DIR="$build" \
