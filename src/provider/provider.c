@@ -288,6 +288,8 @@ int cf_provider_start_threads(confidence_provider *p)
   return cf_error(CONFIDENCE_ENOMEM, "cannot start the provider's threads");
 }
 
+static bool is_https(const char *url) { return url && strncasecmp(url, "https:", 6) == 0; }
+
 /* Reports the CAs the built-in transport will trust. With none, while the
  * state must come from an https:// CDN, no state can ever load: FATAL at
  * once, with the message naming the variables to set, rather than retries
@@ -301,8 +303,10 @@ static int check_tls(confidence_provider *p)
                     p->ca.file[0] ? p->ca.file : p->ca.dir);
     return 0;
   }
+  if (!is_https(p->cdn_url) && !is_https(p->grpc_url) && !is_https(p->ingest_url) && !is_https(p->events_url))
+    return 0; /* nothing here needs TLS (a local backend) */
   cf_provider_log(p, CONFIDENCE_LOG_ERROR, "%s", p->ca.error);
-  if (p->disable_sync || strncasecmp(p->cdn_url, "https:", 6) != 0 || atomic_load(&p->current))
+  if (p->disable_sync || !is_https(p->cdn_url) || atomic_load(&p->current))
     return 0; /* a state is here or comes another way; sends report the error as they fail */
   atomic_store(&p->status, CONFIDENCE_STATUS_FATAL);
   p->disable_sync = true; /* no sync thread retrying what cannot succeed */
