@@ -6,8 +6,9 @@ made here: the CA installed at one distribution's bundle path in a fake root
 (CONFIDENCE_TEST_CA_ROOT), in a hashed directory, named by SSL_CERT_FILE,
 SSL_CERT_DIR or CURL_CA_BUNDLE; an unrelated CA in its place (a TLS verify
 error, never READY); nothing at all (FATAL at once, the message naming
-SSL_CERT_FILE). As root, one more case uses the real /etc/ssl in a private
-mount namespace, without the test root.
+SSL_CERT_FILE); a plain http:// CDN needing none; the public libcurl vtable
+used without a provider. As root, two more cases use the real /etc/ssl in a
+private mount namespace, without the test root.
 
   test_tls.py --driver build/tests/tls_driver --state build/sample/state.pb
 """
@@ -220,6 +221,20 @@ def cases(run, ca, wrong, srv):
     o = run.driver(run.env(CONFIDENCE_TEST_CA_ROOT=empty), url="http://127.0.0.1:%d" % srv.http_port)
     check(o.exit == 0 and o.rc() == 0 and o.status() == READY, "no CAs, http:// CDN: READY (start %s)" % (o.start,))
     check(o.logged(LOG_ERROR, "set SSL_CERT_FILE"), "no CAs, http:// CDN: the missing CAs are still logged")
+
+    # The public vtable used without a provider: the same search, once per process.
+    for env, ok, what in ((run.env(CONFIDENCE_TEST_CA_ROOT=empty, SSL_CERT_FILE=ca), True, "SSL_CERT_FILE"),
+                          (run.env(CONFIDENCE_TEST_CA_ROOT=right_root), True, "the system bundle"),
+                          (run.env(CONFIDENCE_TEST_CA_ROOT=empty), False, "no CAs")):
+        p = subprocess.run([run.args.driver, "--direct", run.cdn_url + "/control/health"], env=env,
+                           stdout=subprocess.PIPE, text=True, timeout=60)
+        fields = (p.stdout.strip().split(" ", 3) + ["", "", "", ""])[:4]
+        if ok:
+            check(fields[:3] == ["direct", "0", "200"], "confidence_transport_curl() alone, %s: 200 over HTTPS (%r)"
+                  % (what, p.stdout.strip()))
+        else:
+            check(fields[:3] == ["direct", str(ENETWORK), "0"] and "set SSL_CERT_FILE" in fields[3],
+                  "confidence_transport_curl() alone, no CAs: fails naming SSL_CERT_FILE (%r)" % p.stdout.strip())
 
     mount_namespace_cases(run, ca)
 

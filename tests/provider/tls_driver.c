@@ -4,11 +4,30 @@
  *   tls_driver CDN_URL SECRET TIMEOUT_MS
  * Prints one line per log message ("log LEVEL MESSAGE") and event ("event
  * TYPE MESSAGE"), then "start RC STATUS MESSAGE"; exits 0 after a clean
- * shutdown whatever the outcome, which the script judges. */
+ * shutdown whatever the outcome, which the script judges.
+ *   tls_driver --direct URL
+ * One GET through the public libcurl vtable used on its own (its CAs are
+ * decided once per process): prints "direct RC STATUS ERROR". */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "confidence/confidence.h"
+#include "confidence/sys/transport.h"
+
+static int direct(const char *url)
+{
+  const confidence_transport *t = confidence_transport_curl();
+  confidence_http_request req = {0};
+  req.method = "GET";
+  req.url = url;
+  req.timeout_ms = 10000;
+  confidence_http_response resp;
+  int rc = t->exchange(&req, &resp, t->user_data);
+  printf("direct %d %ld %s\n", rc, resp.status, rc ? resp.error : "");
+  t->free_response(&resp, t->user_data);
+  return 0;
+}
 
 static void on_log(int level, const char *message, void *user_data)
 {
@@ -26,6 +45,8 @@ static void on_event(const confidence_event *ev, void *user_data)
 
 int main(int argc, char **argv)
 {
+  if (argc == 3 && strcmp(argv[1], "--direct") == 0)
+    return direct(argv[2]);
   if (argc != 4) {
     fprintf(stderr, "usage: tls_driver CDN_URL SECRET TIMEOUT_MS\n");
     return 2;
