@@ -348,6 +348,7 @@ int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms)
   char why[sizeof p->last_sync_error];
   snprintf(why, sizeof why, "%s", p->last_sync_error);
   pthread_mutex_unlock(&p->mu);
+  cf_scrub_secret(why, p->secret); /* it may quote a server */
   if (why[0])
     return cf_error(CONFIDENCE_ETIMEDOUT, "provider not ready within %u ms: last CDN sync: %s", timeout_ms, why);
   return cf_error(CONFIDENCE_ETIMEDOUT, "provider not ready within %u ms", timeout_ms);
