@@ -11,6 +11,7 @@ packages=(
   libcurl4-openssl-dev                    # HTTP/2 transport (CDN, gRPC, ingest)
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
   valgrind python3 python3-venv
+  openssl                                 # openssl rehash (test_tls)
   libhiredis-dev redis-server             # libconfidence_redis and its tests
 )
 if [[ "${1:-}" == "--build-only" ]]; then

@@ -20,7 +20,7 @@ typedef enum confidence_status {
   CONFIDENCE_STATUS_READY = 1,
   CONFIDENCE_STATUS_ERROR = 2,     /* reserved: the provider never parks itself here */
   CONFIDENCE_STATUS_STALE = 3,     /* serving the last good state; syncs keep failing */
-  CONFIDENCE_STATUS_FATAL = 4      /* no state can ever load (bootstrap rejected, sync disabled) */
+  CONFIDENCE_STATUS_FATAL = 4      /* no state can ever load (bootstrap rejected, sync disabled; no CAs for an https CDN) */
 } confidence_status;
 
 typedef enum confidence_event_type {
@@ -146,6 +146,11 @@ CONFIDENCE_API int confidence_provider_new(const confidence_provider_options *op
  * event is emitted, and with disable_state_sync the status becomes FATAL
  * (getters then report PROVIDER_FATAL); with sync on, the CDN is still
  * tried in the background.
+ * With the built-in transport, an https:// CDN and no CA certificates to
+ * be found (README, "TLS certificates"), the first start returns
+ * CONFIDENCE_ENETWORK at once, the status becomes FATAL and the message
+ * (also logged and sent as an ERROR event) names SSL_CERT_FILE. When the
+ * wait times out, the message gives the last CDN failure.
  * Other returns: CONFIDENCE_EINVAL (NULL), CONFIDENCE_ENOMEM (threads). */
 CONFIDENCE_API int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms);
 CONFIDENCE_API int confidence_provider_status(const confidence_provider *p);

@@ -399,7 +399,8 @@ class ConfidenceProvider(AbstractProvider):
         raises it); the provider keeps retrying and emits READY when the
         state loads, which moves the SDK to READY. Raises ProviderFatalError
         when no state can ever load (a rejected bootstrap with
-        ``disable_state_sync``).
+        ``disable_state_sync``; no CA certificates for an https CDN: the
+        message says to set ``SSL_CERT_FILE``, see the README's TLS section).
         """
         with self._lifecycle:
             if self._started:

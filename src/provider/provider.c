@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
 #include "error.h"
 #include "net.h"
 #include "provider_internal.h"
 #include "state_internal.h"
+#include "transport_curl.h"
 
 #define DEFAULT_CDN "https://confidence-resolver-state-cdn.spotifycdn.com"
 #define DEFAULT_GRPC "https://edge-grpc.spotify.com"
@@ -238,7 +240,15 @@ int confidence_provider_new(const confidence_provider_options *user_opts, confid
   confidence_provider *p = calloc(1, sizeof *p);
   if (!p)
     return refuse(&opts, cf_error(CONFIDENCE_ENOMEM, "out of memory"));
-  p->transport = opts.transport ? opts.transport : confidence_transport_curl();
+  if (!opts.transport || opts.transport == confidence_transport_curl()) {
+    /* Decided once, here: the environment of the moment the provider is
+     * made, as the user set it up (start() reports what was found). */
+    cf_ca_paths_find(&p->ca);
+    cf_transport_curl_bind(&p->own_transport, &p->ca);
+    p->transport = &p->own_transport;
+  } else {
+    p->transport = opts.transport;
+  }
   bool slots = false;
   if (cf_provider_store_init(p, &opts) != 0 /* first: from here free_config frees the store */ ||
       !copy_config(p, &opts) || !(slots = cf_slots_init(p) == 0) || cf_provider_tracking_init(p, &opts) != 0) {
@@ -278,6 +288,32 @@ int cf_provider_start_threads(confidence_provider *p)
   return cf_error(CONFIDENCE_ENOMEM, "cannot start the provider's threads");
 }
 
+static bool is_https(const char *url) { return url && strncasecmp(url, "https:", 6) == 0; }
+
+/* Reports the CAs the built-in transport will trust. With none, while the
+ * state must come from an https:// CDN, no state can ever load: FATAL at
+ * once, with the message naming the variables to set, rather than retries
+ * that cannot succeed. Returns that error, or 0. */
+static int check_tls(confidence_provider *p)
+{
+  if (p->transport != &p->own_transport)
+    return 0;
+  if (!p->ca.error[0]) {
+    cf_provider_log(p, CONFIDENCE_LOG_DEBUG, "TLS peers are verified with the CAs of %s: %s", p->ca.origin,
+                    p->ca.file[0] ? p->ca.file : p->ca.dir);
+    return 0;
+  }
+  if (!is_https(p->cdn_url) && !is_https(p->grpc_url) && !is_https(p->ingest_url) && !is_https(p->events_url))
+    return 0; /* nothing here needs TLS (a local backend) */
+  cf_provider_log(p, CONFIDENCE_LOG_ERROR, "%s", p->ca.error);
+  if (p->disable_sync || !is_https(p->cdn_url) || atomic_load(&p->current))
+    return 0; /* a state is here or comes another way; sends report the error as they fail */
+  atomic_store(&p->status, CONFIDENCE_STATUS_FATAL);
+  p->disable_sync = true; /* no sync thread retrying what cannot succeed */
+  cf_provider_emit(p, CONFIDENCE_EVENT_ERROR, p->ca.error, NULL, 0);
+  return cf_error(CONFIDENCE_ENETWORK, "%s", p->ca.error);
+}
+
 int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms)
 {
   if (!p)
@@ -290,18 +326,32 @@ int confidence_provider_start(confidence_provider *p, uint32_t timeout_ms)
     if (!p->encryption_key && !p->disable_sync)
       cf_provider_log(p, CONFIDENCE_LOG_WARN, "no encryption key: the state is downloaded unencrypted");
     int boot_rc = cf_provider_bootstrap(p);
+    int tls_rc = boot_rc ? 0 : check_tls(p);
     int rc = cf_provider_start_threads(p);
     if (rc)
       return rc;
     if (boot_rc) /* the caller hears of a broken bootstrap at once (message kept) */
       return boot_rc;
+    if (tls_rc)
+      return tls_rc;
   }
   int64_t deadline = cf_deadline_in(timeout_ms);
   while (timeout_ms && atomic_load(&p->current) == NULL && cf_deadline_left_ms(deadline) > 0)
     cf_sleep_ms(START_POLL_MS);
   if (atomic_load(&p->current))
     return 0;
-  return timeout_ms ? cf_error(CONFIDENCE_ETIMEDOUT, "provider not ready within %u ms", timeout_ms) : 0;
+  if (!timeout_ms)
+    return 0;
+  /* Why the CDN did not answer is what the caller needs to act on (a TLS
+   * verify failure, a refused connection). */
+  pthread_mutex_lock(&p->mu);
+  char why[sizeof p->last_sync_error];
+  snprintf(why, sizeof why, "%s", p->last_sync_error);
+  pthread_mutex_unlock(&p->mu);
+  cf_scrub_secret(why, p->secret); /* it may quote a server */
+  if (why[0])
+    return cf_error(CONFIDENCE_ETIMEDOUT, "provider not ready within %u ms: last CDN sync: %s", timeout_ms, why);
+  return cf_error(CONFIDENCE_ETIMEDOUT, "provider not ready within %u ms", timeout_ms);
 }
 
 int confidence_provider_status(const confidence_provider *p)

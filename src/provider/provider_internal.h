@@ -22,6 +22,7 @@
  *   sdk_id.h            how the library names itself to Confidence (Sdk messages)
  *   net.c               CDN downloads, gRPC calls and POSTs over a transport
  *   transport_curl.c    the built-in libcurl transport
+ *   ca_paths.c          where that transport finds the CAs that verify TLS peers
  *   store_remote.c      Confidence's remote materialization store (gRPC)
  *
  * Lock-free state access uses hazard pointers: an evaluating thread
@@ -35,6 +36,7 @@
 #include <stdatomic.h>
 
 #include "confidence/provider.h"
+#include "ca_paths.h"
 #include "confidence/sys/transport.h"
 #include "flag_log.h"
 #include "net.h"
@@ -87,6 +89,10 @@ struct confidence_provider {
   confidence_event_fn event_fn;
   void *event_user;
   const confidence_transport *transport;
+  /* With the built-in transport, transport points at own_transport, bound
+   * to the CAs found when the provider was created. */
+  confidence_transport own_transport;
+  cf_ca_paths ca;
 
   _Atomic(confidence_state *) current;
   _Atomic int status;
@@ -123,6 +129,7 @@ struct confidence_provider {
   uint32_t max_queued;
   int flush_result;
   uint64_t state_updates, fetch_failures, send_failures;
+  char last_sync_error[320]; /* why the latest CDN sync failed; "" after a success */
 };
 
 /* ---- provider.c ---- */

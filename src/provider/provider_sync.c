@@ -200,6 +200,7 @@ static void sync_once(confidence_provider *p)
     p->last_sync_ok_ms = cf_clock_ms();
   else
     p->fetch_failures++;
+  snprintf(p->last_sync_error, sizeof p->last_sync_error, "%s", ok ? "" : why);
   int64_t last_ok = p->last_sync_ok_ms;
   pthread_mutex_unlock(&p->mu);
   if (ok) {

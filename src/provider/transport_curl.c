@@ -7,10 +7,18 @@
  *   background threads may exchange at once with no locking. The cost is a
  *   new connection (and TLS handshake) per exchange, which is negligible at
  *   the provider's cadence (a state poll or a log batch every few seconds).
- * - libcurl defaults are kept where we do not say otherwise: TLS peers are
- *   verified against the system CA store, and the proxy environment
- *   variables (http_proxy, https_proxy, no_proxy, all_proxy) are honoured,
- *   as httpx honours them in the reference's Python provider.
+ * - TLS peers are verified against the CAs ca_paths.c finds (SSL_CERT_FILE,
+ *   SSL_CERT_DIR, the distribution's bundle), set on every handle for the
+ *   server and for an HTTPS proxy alike: the CA path compiled into libcurl
+ *   is never used, since a wheel's static libcurl has none and a grafted
+ *   one carries its build host's. Without CAs an https:// exchange fails
+ *   at once with a message naming the variables to set. A provider
+ *   decides its CAs when it is created (cf_transport_curl_bind()); the
+ *   public vtable, used on its own, decides once per process.
+ * - Other libcurl defaults are kept where we do not say otherwise: the
+ *   proxy environment variables (http_proxy, https_proxy, no_proxy,
+ *   all_proxy) are honoured, as httpx honours them in the reference's
+ *   Python provider.
  *   Cleartext HTTP/2 with prior knowledge cannot pass through an HTTP proxy.
  * - Redirects are not followed (the CDN and ingest endpoints do not
  *   redirect; httpx, which the reference uses, does not follow by default).
@@ -18,12 +26,15 @@
  * - libcurl 7.88 loses an HTTP/2 response that arrives before the request
  *   body went out; that one case is asked again, twice at most (perform()). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include "transport_curl.h"
+
 #include <ctype.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -50,6 +61,12 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
 static void curl_init_once(void) { curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* The CAs of the public vtable, which has no provider to decide them. */
+static pthread_once_t process_ca_once = PTHREAD_ONCE_INIT;
+static cf_ca_paths process_ca;
+
+static void process_ca_find(void) { cf_ca_paths_find(&process_ca); }
 
 /* What the callbacks accumulate during one exchange. */
 typedef struct exchange_ctx {
@@ -291,7 +308,7 @@ static CURLcode run_abortable(CURL *h, const confidence_http_request *req, bool 
  * with CURLE_HTTP2_STREAM without delivering the response it received
  * (newer libcurl releases keep the response). */
 static int perform(const confidence_http_request *req, struct curl_slist *hdrs, bool post, uint32_t timeout,
-                   confidence_http_response *resp, bool *early_close)
+                   const cf_ca_paths *ca, confidence_http_response *resp, bool *early_close)
 {
   *early_close = false;
   memset(resp, 0, sizeof *resp);
@@ -325,6 +342,11 @@ static int perform(const confidence_http_request *req, struct curl_slist *hdrs, 
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, &ctx);
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CF_CURL_MAX_BODY);
+  /* NULL clears libcurl's compiled-in default, so only what ca names is trusted */
+  SET(CURLOPT_CAINFO, ca->file[0] ? ca->file : NULL);
+  SET(CURLOPT_CAPATH, ca->dir[0] ? ca->dir : NULL);
+  SET(CURLOPT_PROXY_CAINFO, ca->file[0] ? ca->file : NULL);
+  SET(CURLOPT_PROXY_CAPATH, ca->dir[0] ? ca->dir : NULL);
   if (post) {
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -396,7 +418,6 @@ static int perform(const confidence_http_request *req, struct curl_slist *hdrs, 
 
 static int curl_exchange(const confidence_http_request *req, confidence_http_response *resp, void *user_data)
 {
-  (void)user_data;
   if (!resp)
     return CONFIDENCE_EINVAL;
   memset(resp, 0, sizeof *resp);
@@ -413,6 +434,16 @@ static int curl_exchange(const confidence_http_request *req, confidence_http_res
       return fail(resp, CONFIDENCE_EINVAL, "invalid request header");
   }
 
+  const cf_ca_paths *ca = user_data;
+  if (!ca) {
+    pthread_once(&process_ca_once, process_ca_find);
+    ca = &process_ca;
+  }
+  /* Without CAs no TLS peer can be verified: say what to set rather than
+   * let every handshake fail on an unknown issuer. */
+  if (ca->error[0] && strncasecmp(req->url, "https:", 6) == 0)
+    return fail(resp, CONFIDENCE_ENETWORK, ca->error);
+
   pthread_once(&curl_once, curl_init_once);
   if (curl_init_result != CURLE_OK)
     return fail(resp, CONFIDENCE_ENETWORK, "curl_global_init failed");
@@ -424,7 +455,7 @@ static int curl_exchange(const confidence_http_request *req, confidence_http_res
   uint32_t timeout = req->timeout_ms ? req->timeout_ms : CF_CURL_DEFAULT_TIMEOUT_MS;
   uint64_t start = now_ms();
   bool early_close;
-  int result = perform(req, hdrs, post, timeout, resp, &early_close);
+  int result = perform(req, hdrs, post, timeout, ca, resp, &early_close);
   /* The server had not received the whole body, so it cannot have acted on
    * the request: ask again, within what is left of the timeout, to learn
    * its answer. The race needs the answer to arrive before our next write,
@@ -436,7 +467,7 @@ static int curl_exchange(const confidence_http_request *req, confidence_http_res
     uint64_t spent = now_ms() - start;
     if (spent >= timeout)
       break;
-    result = perform(req, hdrs, post, (uint32_t)(timeout - spent), resp, &early_close);
+    result = perform(req, hdrs, post, (uint32_t)(timeout - spent), ca, resp, &early_close);
   }
   curl_slist_free_all(hdrs);
   return result;
@@ -447,3 +478,9 @@ static const confidence_transport curl_transport = {
 };
 
 const confidence_transport *confidence_transport_curl(void) { return &curl_transport; }
+
+void cf_transport_curl_bind(confidence_transport *t, const cf_ca_paths *ca)
+{
+  *t = curl_transport;
+  t->user_data = (void *)ca; /* read only: the vtable's user_data is not const */
+}

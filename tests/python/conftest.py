@@ -22,9 +22,11 @@ SECRET = "demo-client-secret"
 
 
 class Backend:
-    def __init__(self, proc, http, grpc):
+    def __init__(self, proc, http, grpc, https=None):
         self.proc, self.http, self.grpc = proc, http, grpc
         self.cdn = f"http://127.0.0.1:{http}"
+        # the same routes over TLS, with start_backend(tls=...)
+        self.cdn_https = f"https://127.0.0.1:{https}" if https else None
         self.grpc_url = f"http://127.0.0.1:{grpc}"
 
     def _req(self, method, path, body=None, raw=None):
@@ -54,9 +56,12 @@ class Backend:
         return {"cdn_base_url": self.cdn, "flag_log_url": self.grpc_url, "events_url": self.grpc_url}
 
 
-def start_backend(state, secret, tmp, encryption_key=None):
+def start_backend(state, secret, tmp, encryption_key=None, tls=None):
+    """tls=(cert_file, key_file) adds the HTTPS listener (Backend.cdn_https)."""
     ports = os.path.join(tmp, f"ports-{os.getpid()}-{time.monotonic_ns()}.json")
     key = ["--encryption-key", encryption_key] if encryption_key else []
+    if tls:
+        key += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     proc = subprocess.Popen(
         [sys.executable, os.path.join(REPO, "tools", "testserver", "server.py"), "--state", state,
          "--secret", secret, "--ports-file", ports, "--max-lifetime", "900", "--exit-on-stdin-eof", *key],
@@ -65,7 +70,7 @@ def start_backend(state, secret, tmp, encryption_key=None):
     assert line.startswith("READY"), f"testserver did not start: {line!r}"
     with open(ports) as f:
         p = json.load(f)
-    return Backend(proc, p["http"], p["grpc"])
+    return Backend(proc, p["http"], p["grpc"], p.get("https"))
 
 
 @pytest.fixture(scope="session")

@@ -124,10 +124,11 @@ class Client:
 class Server:
     """A server.py child process; use start() to make one."""
 
-    def __init__(self, proc, http_port, grpc_port, secret):
+    def __init__(self, proc, http_port, grpc_port, secret, https_port=None):
         self.proc = proc
         self.http_port = http_port
         self.grpc_port = grpc_port
+        self.https_port = https_port  # the HTTP routes over TLS (start(tls=...)), else None
         self.secret = secret
         self.client = Client(http_port)
         path = hashlib.sha256(secret.encode()).hexdigest()
@@ -154,9 +155,10 @@ class Server:
 
 def start(state, secret, account=None, encryption_key=None, log_destinations=None,
           max_lifetime=600, python=None, extra_args=(), ready_timeout=60.0, stderr=None,
-          tie_to_parent=True):
+          tie_to_parent=True, tls=None):
     """Starts server.py on ephemeral ports and waits for its READY line. With
-    tie_to_parent the server also exits when this process dies (its stdin closes)."""
+    tie_to_parent the server also exits when this process dies (its stdin closes).
+    tls=(cert_file, key_file) adds an HTTPS listener (Server.https_port)."""
     if python is None:
         sys.path.insert(0, HERE)
         import usevenv
@@ -174,6 +176,8 @@ def start(state, secret, account=None, encryption_key=None, log_destinations=Non
         cmd += ["--log-destinations", log_destinations]
     if tie_to_parent:
         cmd.append("--exit-on-stdin-eof")
+    if tls:
+        cmd += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     cmd += list(extra_args)
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if tie_to_parent else None,
                             stdout=subprocess.PIPE, stderr=stderr, text=True)
@@ -193,7 +197,8 @@ def start(state, secret, account=None, encryption_key=None, log_destinations=Non
         proc.wait()
         raise RuntimeError("testserver did not become ready (exit %s)" % proc.returncode)
     ports = dict(kv.split("=") for kv in line.split()[1:])
-    return Server(proc, int(ports["http"]), int(ports["grpc"]), secret)
+    https = int(ports["https"]) if "https" in ports else None
+    return Server(proc, int(ports["http"]), int(ports["grpc"]), secret, https)
 
 
 def main(argv=None):

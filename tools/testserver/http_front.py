@@ -1,8 +1,10 @@
 """The HTTP/1.1 listener: CDN, flag-log ingest and the control API share one
-port. Requests are routed by path; anything else is 404.
+port. Requests are routed by path; anything else is 404. With a TLS context
+the same routes are served over HTTPS (a second listener, see server.py).
 """
 
 import json
+import ssl
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +21,39 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def make_server(backend, port, verbose=False):
+class _TLSServer(_Server):
+    """Handshakes in the request's own thread, so a client that stalls or
+    rejects the certificate (the tests' wrong-CA case) holds up no one."""
+
+    HANDSHAKE_TIMEOUT = 10.0
+
+    def __init__(self, address, handler, context):
+        self.tls_context = context
+        super().__init__(address, handler)
+
+    def finish_request(self, request, client_address):
+        request.settimeout(self.HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.tls_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client gave up on the handshake: nothing to serve
+        try:
+            tls.settimeout(None)
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            tls.close()
+
+
+def tls_context(cert_file, key_file):
+    """Server context for the HTTPS listener: HTTP/1.1 only (ALPN), as the
+    handler speaks nothing else."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_file, key_file)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def make_server(backend, port, verbose=False, context=None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive; every answer carries a length
         server_version = "confidence-testserver"
@@ -89,4 +123,6 @@ def make_server(backend, port, verbose=False):
                 return
             self.send_plain(404, b"not found\n")
 
+    if context is not None:
+        return _TLSServer(("127.0.0.1", port), Handler, context)
     return _Server(("127.0.0.1", port), Handler)

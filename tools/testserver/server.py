@@ -6,8 +6,10 @@ JSON control API, all on 127.0.0.1. See README.md beside this file.
   server.py --state FILE --secret SECRET [--account A] [--encryption-key HEX]
             [--http-port 0] [--grpc-port 0] [--ports-file PATH]
             [--log-destinations edge,cloudflare] [--max-lifetime 600]
+            [--tls-cert PEM --tls-key PEM [--https-port 0]]
 
-Prints `READY http=<port> grpc=<port>` once both listeners are up. Stops on
+Prints `READY http=<port> grpc=<port>` once both listeners are up (with
+` https=<port>` appended when TLS is on). Stops on
 SIGTERM/SIGINT, POST /control/shutdown, stdin EOF (with --exit-on-stdin-eof), or
 after --max-lifetime seconds.
 """
@@ -47,20 +49,31 @@ def parse_args(argv):
                    help="exit after this many seconds (default 600)")
     p.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="exit when stdin closes (ties the server to a parent's pipe)")
+    p.add_argument("--tls-cert", help="PEM certificate (chain) for an HTTPS listener serving the HTTP routes")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--https-port", type=int, default=0, help="HTTPS port with --tls-cert (0 = any)")
     p.add_argument("--verbose", action="store_true", help="log HTTP requests to stderr")
     return p.parse_args(argv)
 
 
-def write_ports_file(path, http_port, grpc_port):
+def write_ports_file(path, ports):
     tmp = path + ".tmp%d" % os.getpid()
     with open(tmp, "w") as f:
-        json.dump({"http": http_port, "grpc": grpc_port}, f)
+        json.dump(ports, f)
         f.write("\n")
     os.replace(tmp, path)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        sys.stderr.write("testserver: --tls-cert and --tls-key go together\n")
+        return 2
+    try:
+        tls = http_front.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        sys.stderr.write("testserver: TLS certificate or key: %s\n" % e)
+        return 2
     try:
         key = parse_key(args.encryption_key)
         dests = parse_log_destinations(args.log_destinations)
@@ -90,12 +103,15 @@ def main(argv=None):
     try:
         httpd = http_front.make_server(backend, args.http_port, verbose=args.verbose)
         grpc_server, grpc_port = grpc_service.make_server(backend, args.grpc_port)
+        httpsd = http_front.make_server(backend, args.https_port, args.verbose, tls) if tls else None
     except (OSError, RuntimeError) as e:
         sys.stderr.write("testserver: cannot listen: %s\n" % e)
         return 1
-    http_port = httpd.server_address[1]
-    http_thread = threading.Thread(target=httpd.serve_forever, name="http", daemon=True)
-    http_thread.start()
+    ports = {"http": httpd.server_address[1], "grpc": grpc_port}
+    threading.Thread(target=httpd.serve_forever, name="http", daemon=True).start()
+    if httpsd:
+        ports["https"] = httpsd.server_address[1]
+        threading.Thread(target=httpsd.serve_forever, name="https", daemon=True).start()
 
     if args.exit_on_stdin_eof:
         def watch_stdin():
@@ -112,8 +128,8 @@ def main(argv=None):
         threading.Thread(target=watch_stdin, name="stdin", daemon=True).start()
 
     if args.ports_file:
-        write_ports_file(args.ports_file, http_port, grpc_port)
-    sys.stdout.write("READY http=%d grpc=%d\n" % (http_port, grpc_port))
+        write_ports_file(args.ports_file, ports)
+    sys.stdout.write("READY " + " ".join("%s=%d" % kv for kv in ports.items()) + "\n")
     sys.stdout.flush()
 
     if not backend.stop.wait(args.max_lifetime):
@@ -122,8 +138,9 @@ def main(argv=None):
     elif reason["why"] == "max-lifetime":
         reason["why"] = "shutdown request"
     sys.stderr.write("testserver: stopping (%s)\n" % reason["why"])
-    httpd.shutdown()
-    httpd.server_close()
+    for server in (httpd, httpsd) if httpsd else (httpd,):
+        server.shutdown()
+        server.server_close()
     grpc_server.stop(grace=1).wait(3)
     return 0
 

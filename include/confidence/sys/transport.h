@@ -65,7 +65,11 @@ typedef struct confidence_transport {
   void (*free)(void *user_data);
 } confidence_transport;
 
-/* The built-in libcurl transport (static; never free it). */
+/* The built-in libcurl transport (static; never free it). It verifies TLS
+ * peers with the CAs named by SSL_CERT_FILE / SSL_CERT_DIR, else
+ * CURL_CA_BUNDLE, else the distribution's bundle (README, "TLS
+ * certificates"); a provider given it (or no transport) decides them when
+ * it is created, this vtable used directly decides once per process. */
 CONFIDENCE_API const confidence_transport *confidence_transport_curl(void);
 
 #ifdef __cplusplus
