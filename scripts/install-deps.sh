@@ -18,7 +18,8 @@ build=(
   zlib1g-dev libssl-dev                   # gzip bitsets, AES-GCM
   libcurl4-openssl-dev                    # HTTP/2 transport (CDN, gRPC, ingest)
   libhiredis-dev                          # libconfidence_redis
-  python3 python3-venv python3-dev        # venvs (local backend, demo, tests) and the extension's headers
+  python3 python3-venv                    # venvs: the local backend, the demo, the Python tests
+  python3-dev                             # Python.h for the extension (bookworm: from libpython3.11-dev)
 )
 tests=(
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
