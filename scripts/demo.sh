@@ -6,21 +6,35 @@
 # received. No credentials needed; everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 scripts/install-deps.sh --build-only
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-tools/testserver/setup.sh >/dev/null
+
+# Everything is built before the backend starts (it stops itself after
+# --max-lifetime seconds). Each step is quiet unless it fails.
+echo "== building the library, the CLI, the examples and the sample state (build/)"
+quiet cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+quiet cmake --build build -j"$(nproc)"
+echo "== the local backend's venv (build/testserver-venv)"
+quiet tools/testserver/setup.sh
+echo "== pip install . (the Python package, with its C extension) into build/demo-venv"
+ensure_venv build/demo-venv
+quiet build/demo-venv/bin/python -m pip install --disable-pip-version-check openfeature-sdk .
 
 secret=demo-client-secret
 state=build/sample/state.pb
 ports=build/demo-server.ports
+log=build/demo-server.log
 rm -f "$ports"
 python3 tools/testserver/server.py --state "$state" --secret "$secret" --ports-file "$ports" \
-  --max-lifetime 120 >/dev/null &
+  --max-lifetime 120 >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$ports"' EXIT
-for _ in $(seq 300); do [[ -s "$ports" ]] && break; sleep 0.1; done
-[[ -s "$ports" ]] || { echo "demo: the local backend did not start" >&2; exit 1; }
+for _ in $(seq 300); do
+  [[ -s "$ports" ]] && break
+  kill -0 "$server" 2>/dev/null || break   # it exited: no use waiting
+  sleep 0.1
+done
+[[ -s "$ports" ]] || { cat "$log" >&2; echo "demo: the local backend did not start (its output is above)" >&2; exit 1; }
 http=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$ports")
 grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$ports")
 echo "== local Confidence backend on 127.0.0.1: CDN/ingest :$http, gRPC flag logger :$grpc"
@@ -32,9 +46,7 @@ CONFIDENCE_CLIENT_SECRET=$secret CONFIDENCE_FLAG_KEY=new-checkout.enabled \
   build/examples/quickstart
 
 echo
-echo "== the Python Quick Start (pip install . into build/demo-venv), against the same backend"
-[[ -x build/demo-venv/bin/python ]] || python3 -m venv build/demo-venv
-build/demo-venv/bin/pip install -q --disable-pip-version-check openfeature-sdk . 2>&1 | grep -v '^WARNING: Location' || true
+echo "== the Python Quick Start (the package installed in build/demo-venv), against the same backend"
 # The README's own Quick Start block, with the demo's secret and flag.
 quick_start=$(python3 - README.md "$secret" <<'PY'
 import re, sys

@@ -70,24 +70,27 @@ echo "== fuzzing ${seconds}s per target, $jobs at a time: $targets"
 running=0
 for t in $targets; do
   [ -x "$build/fuzz/$t" ] || die "unknown target $t"
-  rm -f "$artifacts/$t"/crash-* "$artifacts/$t"/leak-* "$artifacts/$t"/timeout-* "$artifacts/$t"/oom-* 2>/dev/null || true
+  rm -f "$artifacts/$t"/crash-* "$artifacts/$t"/leak-* "$artifacts/$t"/timeout-* "$artifacts/$t"/oom-*
   run_one "$t" &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then
-    wait -n || true
+    wait -n # run_one records the target's status itself
     running=$((running - 1))
   fi
 done
-wait || true
+wait
 
 failed=0
 for t in $targets; do
   log=$work/$t.log
-  rc=$(cat "$work/$t.rc" 2>/dev/null || echo missing)
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
-  cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -o 'cov: [0-9]*' || true)
-  ft=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -o 'ft: [0-9]*' || true)
-  found=$(find "$artifacts/$t" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) 2>/dev/null)
+  rc=missing
+  [ -f "$work/$t.rc" ] && rc=$(cat "$work/$t.rc")
+  # From libFuzzer's log; a run that crashed early may not have printed them.
+  runs=$(sed -n 's/.*stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+  last=$(awk '/^#[0-9]+/ { line = $0 } END { print line }' "$log")
+  cov=$(sed -n 's/.*\(cov: [0-9]*\).*/\1/p' <<<"$last")
+  ft=$(sed -n 's/.*\(ft: [0-9]*\).*/\1/p' <<<"$last")
+  found=$(find "$artifacts/$t" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \))
   if [ "$rc" != 0 ] || [ -n "$found" ]; then
     failed=1
     echo "FAIL $t (exit $rc): executions=${runs:-?} ${cov} ${ft}"

@@ -7,13 +7,14 @@
 # Usage: scripts/install-check.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 build=$(cd "${1:-build}" && pwd)
 src=$PWD
 spec="$src/../shared/conformance/resolver-spec"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix="$tmp/prefix"
-cmake --install "$build" --prefix "$prefix" >/dev/null
+quiet cmake --install "$build" --prefix "$prefix"
 pcdir=$(dirname "$(find "$prefix" -name confidence.pc | head -1)")
 libdir=$(dirname "$pcdir")
 export PKG_CONFIG_PATH="$pcdir"
@@ -22,7 +23,8 @@ warn="-Wall -Wextra -Werror -Wno-missing-field-initializers" # _INIT macros are 
 fail() { echo "install-check: FAIL: $*" >&2; exit 1; }
 
 for a in libconfidence.a libconfidence-core.a; do
-  foreign=$(nm -g --defined-only "$libdir/$a" | awk 'NF >= 3 { print $3 }' | grep -v '^confidence_' || true)
+  syms=$(nm -g --defined-only "$libdir/$a")
+  foreign=$(awk 'NF >= 3 && $3 !~ /^confidence_/ { print $3 }' <<<"$syms")
   [[ -z "$foreign" ]] || fail "$a defines symbols outside confidence_: $(echo $foreign | head -c 300)"
 done
 grep -q 'pcfiledir' "$pcdir/confidence.pc" || fail "confidence.pc is not relocatable"
@@ -99,9 +101,9 @@ foreach(kind shared static)
   target_link_libraries(qs_cpp_\${kind} PRIVATE confidence::confidence\${suffix})
 endforeach()
 CMAKE
-cmake -S "$tmp/cmake-user" -B "$tmp/cmake-user/build" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_C_FLAGS="$warn" -DCMAKE_CXX_FLAGS="$warn" >/dev/null
-cmake --build "$tmp/cmake-user/build" -j2 >/dev/null
+quiet cmake -S "$tmp/cmake-user" -B "$tmp/cmake-user/build" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_FLAGS="$warn" -DCMAKE_CXX_FLAGS="$warn"
+quiet cmake --build "$tmp/cmake-user/build" -j2
 for b in rf_c_shared rf_c_static rf_core_shared rf_core_static; do check_run "$tmp/cmake-user/build/$b"; done
 ldd "$tmp/cmake-user/build/rf_c_static" | grep -q 'libconfidence\.so' && fail "static CMake target links the .so"
 echo "install-check: installed to a prefix; examples built with pkg-config (shared, static) and CMake, in C and C++"

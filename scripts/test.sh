@@ -5,6 +5,7 @@
 # FAST=1 runs only the first tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 scripts/install-deps.sh
 
 tier() { printf '\n==== %s ====\n' "$*"; }
@@ -16,7 +17,7 @@ tools/oracle/setup_peer.sh
 export CONFIDENCE_TEST_PYTHON="$PWD/build/testserver-venv/bin/python"
 
 tier "build + ctest (Release with debug info)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+quiet cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure --no-tests=error -j2
 

@@ -56,7 +56,7 @@ check() { # name, working directory ("" = here), then the command
 }
 
 # ---- every registered ctest test, with its own arguments and directory ----
-ctest --test-dir "$build" --show-only=json-v1 >"$work/tests.json" 2>/dev/null ||
+ctest --test-dir "$build" --show-only=json-v1 >"$work/tests.json" ||
   die "ctest --show-only failed in $build (configured with CONFIDENCE_BUILD_TESTS=ON?)"
 python3 - "$work/tests.json" "$build" >"$work/tests.list" <<'PY'
 import json, os, shlex, sys

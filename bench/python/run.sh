@@ -10,10 +10,12 @@ build="$(cd "${1:-$repo/build}" && pwd)"
 ours="$build/python-test-venv-newest"
 "$repo/tools/testserver/setup.sh" >/dev/null
 "$repo/tools/oracle/setup_peer.sh" >/dev/null
-[[ -x "$ours/bin/python" ]] || python3 -m venv "$ours"
+source "$repo/scripts/lib.sh"
+ensure_venv "$ours"   # a half-made one is made again, not reused
 peer_sdk=$("$build/peer-venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')
-"$ours/bin/pip" install -q --disable-pip-version-check "openfeature-sdk==$peer_sdk" 2>&1 | grep -v '^WARNING: Location' || true
-"$ours/bin/pip" install -q --disable-pip-version-check "$repo" 2>&1 | grep -v '^WARNING: Location' || true
+# Quiet unless they fail: a failed install must not benchmark what was there before.
+quiet "$ours/bin/python" -m pip install --disable-pip-version-check "openfeature-sdk==$peer_sdk"
+quiet "$ours/bin/python" -m pip install --disable-pip-version-check "$repo"
 key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 secret=demo-client-secret
 ports="$build/bench-python.ports"

@@ -1,4 +1,10 @@
-/* Compile-time and run-time library version. */
+/* Compile-time and run-time library version.
+ *
+ * The three numbers below are the project's one version: CMake
+ * (project(VERSION), confidence.pc) and pyproject.toml (the Python package's
+ * metadata, through scikit-build-core's regex provider) read them from this
+ * file, and confidence.__version__ is confidence_version(). A release changes
+ * them here and nowhere else; ctest test_version checks that all agree. */
 #ifndef CONFIDENCE_VERSION_H
 #define CONFIDENCE_VERSION_H
 
@@ -7,7 +13,14 @@
 #define CONFIDENCE_VERSION_MAJOR 0
 #define CONFIDENCE_VERSION_MINOR 1
 #define CONFIDENCE_VERSION_PATCH 0
-#define CONFIDENCE_VERSION_STRING "0.1.0"
+/* Internal: the decimal text of a number macro. */
+#define CONFIDENCE_VERSION_TEXT_(n) #n
+#define CONFIDENCE_VERSION_TEXT(n) CONFIDENCE_VERSION_TEXT_(n)
+/* "MAJOR.MINOR.PATCH" as a string literal, made from the numbers above. */
+#define CONFIDENCE_VERSION_STRING               \
+  CONFIDENCE_VERSION_TEXT(CONFIDENCE_VERSION_MAJOR) "." \
+  CONFIDENCE_VERSION_TEXT(CONFIDENCE_VERSION_MINOR) "." \
+  CONFIDENCE_VERSION_TEXT(CONFIDENCE_VERSION_PATCH)
 /* MAJOR*10000 + MINOR*100 + PATCH */
 #define CONFIDENCE_VERSION_NUMBER \
   (CONFIDENCE_VERSION_MAJOR * 10000 + CONFIDENCE_VERSION_MINOR * 100 + CONFIDENCE_VERSION_PATCH)

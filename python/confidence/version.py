@@ -1,3 +1,6 @@
-"""Version of the Python package (the C library's is confidence._native.version())."""
+"""Version of the Python package: the C library's own (include/confidence/version.h,
+which the package metadata is read from as well), so the two cannot differ."""
 
-__version__ = "0.1.0"
+from confidence._native import version as _library_version
+
+__version__: str = _library_version()

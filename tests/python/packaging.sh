@@ -16,7 +16,8 @@ quiet() { # quiet unless it fails
   local out
   out=$("$@" 2>&1) || { printf '%s\n' "$out" | grep -v '^WARNING: Location' >&2; fail "$*"; }
 }
-[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+source "$repo/scripts/lib.sh"
+ensure_venv "$venv"   # a half-made one is made again, not reused
 pip=("$venv/bin/pip" --disable-pip-version-check)
 quiet "${pip[@]}" install -q build scikit-build-core openfeature-sdk
 

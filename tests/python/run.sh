@@ -7,23 +7,21 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
-shift || true
+if (($#)); then shift; fi
+source "$repo/scripts/lib.sh"
+# Its stdout is the venv's path; what it says about its work goes to stderr.
 "$repo/tools/testserver/setup.sh" >/dev/null
-# pip, quiet unless it fails (a failed install must fail the test, not run
-# pytest against whatever was installed before).
-pip_quiet() {
-  local out
-  out=$("$@" 2>&1) || { printf '%s\n' "$out" | grep -v '^WARNING: Location' >&2; return 1; }
-}
 run_one() {
   local sdk="$1" venv="$build/python-test-venv-$1"
   shift
-  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+  ensure_venv "$venv"   # a half-made one is made again, not reused
   local spec="openfeature-sdk"
   [[ "$sdk" == newest ]] || spec="openfeature-sdk==$sdk"
-  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$spec" pytest mypy==1.13.0 \
+  # Quiet unless it fails: a failed install fails the test (never pytest
+  # against whatever was installed before).
+  quiet "$venv/bin/python" -m pip install --disable-pip-version-check "$spec" pytest mypy==1.13.0 \
     -r "$repo/tests/python/servers/requirements.txt"
-  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check "$repo"
+  quiet "$venv/bin/python" -m pip install --disable-pip-version-check "$repo"
   echo "== Python tests, openfeature-sdk $("$venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')"
   (cd "$repo" && CONFIDENCE_REPO="$repo" CONFIDENCE_BUILD_DIR="$build" \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/tests/python" "$@")

@@ -19,6 +19,7 @@ set -euo pipefail
 PEER_VERSION="${PEER_VERSION:-0.15.3}"
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$script_dir/../.." && pwd)"
+source "$repo_root/scripts/lib.sh"
 
 venv="${PEER_VENV:-build/peer-venv}"
 case "$venv" in
@@ -48,14 +49,11 @@ if peer_ready; then
   exit 0
 fi
 
-if [ ! -x "$peer_python" ]; then
-  echo "creating venv $venv"
-  mkdir -p "$(dirname "$venv")"
-  "${PYTHON:-python3}" -m venv "$venv"
-fi
+# A venv left half-made (no pip) is made again, not reused.
+ensure_venv "$venv" "${PYTHON:-python3}"
 
 echo "installing confidence-openfeature-provider==$PEER_VERSION into $venv"
-"$peer_python" -m pip install --quiet --disable-pip-version-check \
+quiet "$peer_python" -m pip install --disable-pip-version-check \
   "confidence-openfeature-provider==$PEER_VERSION"
 
 # Some releases declare a protobuf floor older than the gencode they ship
@@ -86,7 +84,7 @@ PY
 )
 if [ -n "$protobuf_floor" ]; then
   echo "raising the protobuf runtime to $protobuf_floor (the package's gencode needs it)"
-  "$peer_python" -m pip install --quiet --disable-pip-version-check "$protobuf_floor"
+  quiet "$peer_python" -m pip install --disable-pip-version-check "$protobuf_floor"
 fi
 
 if ! peer_ready; then

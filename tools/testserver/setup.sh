@@ -13,6 +13,7 @@ set -euo pipefail
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$script_dir/../.." && pwd)"
 requirements="$script_dir/requirements.txt"
+source "$repo_root/scripts/lib.sh"
 
 venv="${TESTSERVER_VENV:-build/testserver-venv}"
 case "$venv" in
@@ -30,14 +31,11 @@ ready() {
 }
 
 if ! ready; then
-  if [ ! -x "$py" ]; then
-    echo "creating venv $venv" >&2
-    mkdir -p "$(dirname "$venv")"
-    "${PYTHON:-python3}" -m venv "$venv"
-  fi
+  # A venv left half-made (no pip) is made again, not reused.
+  ensure_venv "$venv" "${PYTHON:-python3}"
   echo "installing $requirements into $venv" >&2
   rm -f "$stamp"
-  "$py" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+  quiet "$py" -m pip install --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
 fi
 echo "$py"
