@@ -272,6 +272,11 @@ CONFIDENCE_API int confidence_details_value_is_default(const confidence_details 
 /* Flag metadata (OpenFeature flagMetadata): a struct with string entries
  * such as "rule", "segment", "assignment_id"; never NULL. */
 CONFIDENCE_API const confidence_value *confidence_details_metadata(const confidence_details *d);
+/* The same entries one by one, "" when absent (the metadata leaves those
+ * out), without building the struct: for bindings that make their own. */
+CONFIDENCE_API const char *confidence_details_rule(const confidence_details *d);
+CONFIDENCE_API const char *confidence_details_segment(const confidence_details *d);
+CONFIDENCE_API const char *confidence_details_assignment_id(const confidence_details *d);
 
 /* Typed getters. `flag_key` is "flag-name" or "flag-name.path.to.value",
  * with or without the "flags/" prefix of the flag's resource name. `context` is a struct (or NULL); its

@@ -65,6 +65,23 @@ static PyObject *decode_or_none(const char *s)
   return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
 }
 
+/* flag_metadata straight from the details' strings: the entries that are set. */
+static PyObject *metadata_of(native_state *st, const confidence_details *det)
+{
+  const char *values[3] = {confidence_details_rule(det), confidence_details_segment(det),
+                           confidence_details_assignment_id(det)};
+  PyObject *m = PyDict_New();
+  for (int i = 0; m && i < 3; i++) {
+    if (!*values[i])
+      continue;
+    PyObject *v = PyUnicode_DecodeUTF8(values[i], (Py_ssize_t)strlen(values[i]), "replace");
+    if (!v || PyDict_SetItem(m, st->metadata_keys[i], v) < 0)
+      Py_CLEAR(m);
+    Py_XDECREF(v);
+  }
+  return m;
+}
+
 int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObject *targeting_key, PyObject *attrs,
                     PyObject *dflt, native_answer *a)
 {
@@ -177,7 +194,7 @@ int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObjec
   if (!a->message)
     a->message = decode_or_none(confidence_details_error_message(det));
   a->variant = a->code == CONFIDENCE_EVAL_ERROR_CODE_NONE ? decode_or_none(variant) : (Py_INCREF(Py_None), Py_None);
-  a->metadata = native_from_value(confidence_details_metadata(det));
+  a->metadata = metadata_of(native_state_of_type(Py_TYPE(self)), det);
   if (!a->message || !a->variant || !a->metadata) {
     native_answer_clear(a);
     return -1;

@@ -96,6 +96,10 @@ static int module_exec(PyObject *m)
     return -1;
   }
   st->release_gil = 1;
+  static const char *const metadata_keys[3] = {"rule", "segment", "assignment_id"};
+  for (int i = 0; i < 3; i++)
+    if (!(st->metadata_keys[i] = PyUnicode_InternFromString(metadata_keys[i])))
+      goto fail;
   st->provider_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &native_provider_spec, NULL);
   if (!st->provider_type)
     goto fail;
@@ -131,6 +135,8 @@ static int module_clear(PyObject *m)
   Py_CLEAR(st->variant_read_op);
   Py_CLEAR(st->inclusion_read_op);
   Py_CLEAR(st->variant_write_op);
+  for (int i = 0; i < 3; i++)
+    Py_CLEAR(st->metadata_keys[i]);
   native_sdk_clear(&st->sdk);
   return 0;
 }

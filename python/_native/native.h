@@ -39,6 +39,7 @@ typedef struct native_state {
   PyObject *inclusion_read_op;   /* set by set_store_types */
   PyObject *variant_write_op;
   int release_gil;               /* set_release_gil: may evaluation release the GIL at all */
+  PyObject *metadata_keys[3];    /* interned "rule", "segment", "assignment_id" */
   native_sdk sdk;
 } native_state;
 

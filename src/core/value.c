@@ -150,16 +150,16 @@ confidence_value *confidence_value_new_number(double n)
 
 confidence_value *confidence_value_new_string_len(const char *s, size_t len)
 {
-  if (!s && len)
+  if ((!s && len) || len > SIZE_MAX - sizeof(confidence_value) - 1)
     return NULL;
-  confidence_value *v = new_value(CONFIDENCE_VALUE_STRING);
+  /* One allocation: the bytes live right after the node (contexts are
+   * built and freed per evaluation, string by string). */
+  confidence_value *v = malloc(sizeof *v + len + 1);
   if (!v)
     return NULL;
-  v->u.s.ptr = malloc(len + 1);
-  if (!v->u.s.ptr) {
-    free(v);
-    return NULL;
-  }
+  memset(v, 0, sizeof *v);
+  v->type = CONFIDENCE_VALUE_STRING;
+  v->u.s.ptr = (char *)(v + 1);
   if (len)
     memcpy(v->u.s.ptr, s, len);
   v->u.s.ptr[len] = '\0';
@@ -261,7 +261,8 @@ int confidence_value_struct_remove(confidence_value *obj, const char *key)
 static void release_node(confidence_value *v)
 {
   if (v->type == CONFIDENCE_VALUE_STRING) {
-    free(v->u.s.ptr);
+    if (v->u.s.ptr != (char *)(v + 1)) /* bytes of their own (none made here today) */
+      free(v->u.s.ptr);
   } else if (v->type == CONFIDENCE_VALUE_LIST) {
     free(v->u.list.items);
   } else if (v->type == CONFIDENCE_VALUE_STRUCT) {

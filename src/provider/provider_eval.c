@@ -97,6 +97,12 @@ int confidence_details_error_code(const confidence_details *d) { return d ? d->e
 const char *confidence_details_error_message(const confidence_details *d) { return d ? text_get(&d->message) : ""; }
 const char *confidence_details_variant(const confidence_details *d) { return d ? text_get(&d->variant) : ""; }
 int confidence_details_value_is_default(const confidence_details *d) { return d ? d->value_is_default : 1; }
+const char *confidence_details_rule(const confidence_details *d) { return d ? text_get(&d->rule) : ""; }
+const char *confidence_details_segment(const confidence_details *d) { return d ? text_get(&d->segment) : ""; }
+const char *confidence_details_assignment_id(const confidence_details *d)
+{
+  return d ? text_get(&d->assignment_id) : "";
+}
 
 const confidence_value *confidence_details_metadata(const confidence_details *d)
 {

@@ -160,6 +160,11 @@ static void test_getters(void)
   CHECK_STR(confidence_details_flag_key(d), "simple-flag.enabled");
   CHECK_STR(confidence_value_string(confidence_value_struct_get(confidence_details_metadata(d), "rule"), NULL),
             "flags/simple-flag/rules/rule1");
+  CHECK_STR(confidence_details_rule(d), "flags/simple-flag/rules/rule1");
+  CHECK_STR(confidence_details_segment(d),
+            confidence_value_string(confidence_value_struct_get(confidence_details_metadata(d), "segment"), NULL));
+  CHECK_STR(confidence_details_assignment_id(d),
+            confidence_value_string(confidence_value_struct_get(confidence_details_metadata(d), "assignment_id"), NULL));
 
   /* Whole value as an object; missing path; type mismatch; unknown flag. */
   confidence_value *obj = confidence_provider_get_object(p, "simple-flag", se, NULL, d);
