@@ -137,8 +137,11 @@ def _check_served(responses, pids, master, preload):
         assert {r["imported_in"] for r in responses} == {master}
     else:  # each worker made its own
         assert all(r["imported_in"] == r["pid"] for r in responses)
+    # Which worker accepts a connection is the kernel's choice (and a uvicorn
+    # worker's event loop may take many at once): a worker can serve none, but
+    # the load must have been spread over several, and only over workers.
     served = {r["pid"] for r in responses}
-    assert served == pids, f"requests reached {sorted(served)}, workers {sorted(pids)}"
+    assert served <= pids and len(served) >= 2, f"requests reached {sorted(served)}, workers {sorted(pids)}"
 
 
 # What each setup does at worker exit: WSGI (sync and gthread workers) with
