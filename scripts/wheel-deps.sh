@@ -240,13 +240,13 @@ build_jansson() {
 }
 
 build_hiredis() {
-  # hiredis's Makefile installs its shared library too: only the archive and
-  # the headers are taken.
-  make -j"$jobs" static CFLAGS="$CFLAGS" OPTIMIZATION="" DEBUG=""
-  mkdir -p "$prefix/include/hiredis/adapters" "$prefix/lib"
-  cp hiredis.h async.h read.h sds.h "$prefix/include/hiredis/"
-  cp adapters/*.h "$prefix/include/hiredis/adapters/"
-  cp libhiredis.a "$prefix/lib/"
+  # hiredis's Makefile installs its shared library too: it installs into a
+  # folder of its own, from which only the headers and the archive are taken.
+  make -j"$jobs" CFLAGS="$CFLAGS" OPTIMIZATION="" DEBUG=""
+  make install PREFIX="$PWD/_inst" CFLAGS="$CFLAGS" OPTIMIZATION="" DEBUG=""
+  rm -rf "$prefix/include/hiredis"
+  cp -r _inst/include/hiredis "$prefix/include/"
+  cp _inst/lib/libhiredis.a "$prefix/lib/"
 }
 
 for p in "${packages[@]}"; do build "$p"; done
