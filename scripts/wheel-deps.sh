@@ -178,12 +178,23 @@ build_zlib() {
 }
 
 build_openssl() {
-  # OPENSSLDIR is upstream's default, not a path of this machine: the
-  # library never relies on its compiled-in CA locations.
-  ./Configure linux-x86_64 --prefix="$prefix" --libdir=lib --openssldir=/usr/local/ssl \
+  # Configured for upstream's default locations (OPENSSLDIR, and the module
+  # and engine folders, are compiled in), never a path of the build machine;
+  # installed into a staging folder and moved to the prefix. The library
+  # never relies on its compiled-in CA locations.
+  ./Configure linux-x86_64 --prefix=/usr/local --libdir=lib --openssldir=/usr/local/ssl \
     no-shared no-module no-engine no-dso no-tests no-comp no-ssl3 no-weak-ssl-ciphers no-srp
   make -j"$jobs" build_libs
-  make install_dev
+  make install_dev DESTDIR="$PWD/_inst"
+  local staged="$PWD/_inst/usr/local"
+  rm -rf "$prefix/include/openssl"
+  cp -r "$staged/include/openssl" "$prefix/include/"
+  cp "$staged"/lib/libcrypto.a "$staged"/lib/libssl.a "$prefix/lib/"
+  mkdir -p "$prefix/lib/pkgconfig"
+  local pc
+  for pc in libcrypto libssl openssl; do
+    sed "s|^prefix=.*|prefix=$prefix|" "$staged/lib/pkgconfig/$pc.pc" >"$prefix/lib/pkgconfig/$pc.pc"
+  done
 }
 
 # Builds and installs the CMake project in the current directory (the orig
