@@ -253,8 +253,8 @@ build_jansson() {
 build_hiredis() {
   # hiredis's Makefile installs its shared library too: it installs into a
   # folder of its own, from which only the headers and the archive are taken.
-  make -j"$jobs" CFLAGS="$CFLAGS" OPTIMIZATION="" DEBUG=""
-  make install PREFIX="$PWD/_inst" CFLAGS="$CFLAGS" OPTIMIZATION="" DEBUG=""
+  make -j"$jobs" CFLAGS="$CFLAGS" OPTIMIZATION="" DEBUG_FLAGS=""
+  make install PREFIX="$PWD/_inst" CFLAGS="$CFLAGS" OPTIMIZATION="" DEBUG_FLAGS=""
   rm -rf "$prefix/include/hiredis"
   cp -r _inst/include/hiredis "$prefix/include/"
   cp _inst/lib/libhiredis.a "$prefix/lib/"
