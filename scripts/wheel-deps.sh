@@ -19,8 +19,10 @@
 # bundle or path (the library sets CURLOPT_CAINFO/CAPATH itself).
 #
 # Usage: scripts/wheel-deps.sh            (prints the prefix as its last line)
-# Env:   WHEEL_DEPS_DIR  where to work (default build/wheel-deps)
-#        JOBS            parallel make jobs (default 2)
+# Env:   WHEEL_DEPS_DIR     where to work (default build/wheel-deps)
+#        JOBS               parallel make jobs (default 2)
+#        WHEEL_DEPS_REFRESH=1  resolve the sources again (Debian's newest
+#                           bookworm versions) instead of those in sources.lock
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 top="${WHEEL_DEPS_DIR:-$repo/build/wheel-deps}"
@@ -34,6 +36,8 @@ mkdir -p "$src" "$work" "$prefix"
 # Source package -> whether its Debian patch series is needed.
 packages=(zlib openssl nghttp2 curl protobuf-c jansson hiredis)
 declare -A needs_debian_patches=([curl]=1 [nghttp2]=1)
+# Libraries compiled against another's headers: rebuilt when that one is.
+declare -A built_against=([curl]="zlib openssl nghttp2")
 
 log() { echo "wheel-deps: $*" >&2; }
 die() { echo "wheel-deps: ERROR: $*" >&2; exit 1; }
@@ -103,7 +107,7 @@ lock_ok() {
     [[ -f "$src/$file" && "$(sha256sum "$src/$file" | cut -d' ' -f1)" == "$sha" ]] || return 1
   done <"$lock"
 }
-lock_ok || resolve_sources
+if [[ -n "${WHEEL_DEPS_REFRESH:-}" ]] || ! lock_ok; then resolve_sources; fi
 
 tarball() { awk -v p="$1" -v k="$2" '$1 == p && $2 == k { print $3 }' "$lock"; }
 
@@ -152,8 +156,9 @@ apply_debian_patches() {
 # steps made it (an edit of another library's steps rebuilds only that one).
 build() {
   local p="$1" stamp="$prefix/.stamp-$1" want
-  want="$( (grep "^$p " "$lock"; echo "$CFLAGS"; declare -f unpack apply_debian_patches cmake_lib "build_$p") |
-    sha256sum | cut -d' ' -f1)"
+  local dep
+  want="$( (grep "^$p " "$lock"; echo "$CFLAGS"; declare -f unpack apply_debian_patches cmake_lib "build_$p"
+    for dep in ${built_against[$p]:-}; do cat "$prefix/.stamp-$dep"; done) | sha256sum | cut -d' ' -f1)"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return 0; fi
   log "building $p"
   local start=$SECONDS
