@@ -61,7 +61,8 @@ check_one() {
   rm -rf "$venv"
   "$python" -m venv "$venv" || { log "$v/$sdk: venv failed"; return 1; }
   local pip=("$venv/bin/pip" install -q --disable-pip-version-check --only-binary :all:)
-  quiet "${pip[@]}" "$spec" pytest mypy==1.13.0 || { log "$v/$sdk: PyPI install failed"; return 1; }
+  quiet "${pip[@]}" "$spec" pytest mypy==1.13.0 -r "$repo/tests/python/servers/requirements.txt" ||
+    { log "$v/$sdk: PyPI install failed"; return 1; }
   quiet "${pip[@]}" --no-index --find-links "$dist" "libconfidence==$pkg_version" ||
     { log "$v/$sdk: the wheel does not install"; return 1; }
   local scratch
