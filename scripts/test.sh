@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test tier: the ctest suite (unit, conformance, CLI, differential
 # against the official WASM resolver), ASan+UBSan and TSan builds of the
-# suite, valgrind, and a short fuzzing smoke run. Fails on the first red tier.
+# suite (and the Python boundary fuzzer under ASan), valgrind, the wheels built
+# and tested as installed on CPython 3.9-3.13, and a short fuzzing smoke run.
+# Fails on the first red tier.
 # FAST=1 runs only the first tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
