@@ -108,12 +108,12 @@ log "  made in $((SECONDS - t)) s"
   done
   python3 --version' || die "the bare system is not bare"
 
-mkdir -p "$root/root/dist"
-cp "$wheel" "$root/root/dist/"
-cp -r "$work/wheelhouse" "$root/root/wheelhouse"
+# One folder with our wheel and openfeature-sdk's, as the README has it.
+cp "$wheel" "$work/wheelhouse/"
+cp -r "$work/wheelhouse" "$root/root/dist"
 log "pip install --no-index $(basename "$wheel") in a venv of the bare system"
 quiet "$bare" run "$root" "python3 -m venv /root/venv && /root/venv/bin/pip install -q --disable-pip-version-check \
-  --no-index --only-binary :all: --find-links /root/dist --find-links /root/wheelhouse libconfidence==$pkg_version"
+  --no-index --only-binary :all: --find-links /root/dist libconfidence==$pkg_version"
 "$bare" run "$root" '/root/venv/bin/python -c "
 import confidence._native as n, openfeature, importlib.metadata as m
 print(\"installed:\", n.__file__, \"openfeature-sdk\", m.version(\"openfeature-sdk\"))"'
