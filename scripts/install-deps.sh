@@ -26,6 +26,7 @@ tests=(
   valgrind
   redis-server                            # the Redis store's tests
   openssl                                 # openssl rehash (test_tls)
+  debootstrap                             # the bare Debian the cp311 wheel is installed into
 )
 packages=("${build[@]}")
 [[ "${1:-}" == --build-only ]] || packages+=("${tests[@]}")

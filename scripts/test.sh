@@ -38,9 +38,10 @@ tier "valgrind"
 # real network timing that valgrind's slowdown changes.
 VALGRIND_EXCLUDE="${VALGRIND_EXCLUDE:-^(test_provider_swap|test_net)$}" scripts/valgrind.sh build
 
-tier "wheels: built for CPython 3.9-3.13, tested as installed (each Python, oldest and newest openfeature-sdk)"
+tier "wheels: built for CPython 3.9-3.13, tested as installed (each Python, oldest and newest openfeature-sdk; the README Quick Start on a bare Debian)"
 scripts/build-wheels.sh
 scripts/wheel-check.sh
+scripts/wheel-bare-debian.sh
 
 tier "fuzz smoke"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
