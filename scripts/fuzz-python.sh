@@ -41,7 +41,9 @@ cp "$root"/python/confidence/*.py "$pkg/confidence/"
 ext=$(find "$build/python" -maxdepth 1 -name '_native*.so' | head -n1)
 [ -n "$ext" ] || die "the extension was not built"
 cp "$ext" "$pkg/confidence/"
-nm -D "$ext" | grep -q __asan_report || die "$ext is not instrumented"
+# grep reads all of nm's output (grep -q would stop early, and pipefail would
+# count nm's SIGPIPE as a failure).
+nm -D "$ext" | grep __asan_report >/dev/null || die "$ext is not instrumented"
 
 venv=$build/pyfuzz-venv
 if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
