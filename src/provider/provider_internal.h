@@ -129,6 +129,9 @@ struct confidence_provider {
   uint32_t max_queued;
   int flush_result;
   uint64_t state_updates, fetch_failures, send_failures;
+  /* The sync thread waits this long before its first CDN request (0: at
+   * once): a fork child already serves the parent's state. */
+  uint32_t first_sync_wait_ms;
   char last_sync_error[320]; /* why the latest CDN sync failed; "" after a success */
 };
 
@@ -164,6 +167,8 @@ int cf_provider_ship_events(confidence_provider *p, uint32_t timeout_ms, const c
  * unregisters it. */
 void cf_fork_register(confidence_provider *p);
 void cf_fork_unregister(confidence_provider *p);
+/* When a fork child polls the CDN first: [3/4, 5/4) of poll_ms, drawn from seed. */
+uint32_t cf_fork_first_poll_ms(uint32_t poll_ms, uint64_t seed);
 
 /* ---- provider_slots.c ---- */
 int cf_slots_init(confidence_provider *p);
