@@ -20,7 +20,8 @@ quiet "$ours/bin/python" -m pip install --disable-pip-version-check "$repo"
 # directory on PYTHONPATH (tests/python/servers/requirements.txt's version).
 gunicorn_dir="$build/pss-gunicorn"
 gunicorn_version=$(sed -n 's/^gunicorn==//p' "$repo/tests/python/servers/requirements.txt")
-if ! PYTHONPATH="$gunicorn_dir" "$ours/bin/python" -c "import gunicorn, sys; sys.exit(gunicorn.__version__ != '$gunicorn_version')" 2>/dev/null; then
+have=$("$ours/bin/python" -c 'import pathlib, sys; print(*(p.name for p in pathlib.Path(sys.argv[1]).glob("gunicorn-*.dist-info")))' "$gunicorn_dir")
+if [[ "$have" != "gunicorn-$gunicorn_version.dist-info" ]]; then
   rm -rf "$gunicorn_dir"
   quiet "$ours/bin/python" -m pip install --disable-pip-version-check --target "$gunicorn_dir" "gunicorn==$gunicorn_version"
 fi
