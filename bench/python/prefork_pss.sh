@@ -5,17 +5,27 @@
 # tools/oracle/setup_peer.sh), against one local backend. Prints per process
 # RSS and PSS (MiB) and the CDN requests from gunicorn's start on.
 # Usage: bench/python/prefork_pss.sh [BUILD_DIR]   (needs the sample state: cmake --build)
+# Env:   CONFIDENCE_BENCH_WHEEL  a wheel of this package to measure (as pip users get
+#        it: scripts/build-wheels.sh, libraries linked statically) instead of a build of
+#        the source tree against the system's shared libraries; its own venv.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
 ours="$build/python-test-venv-newest"
+wheel="${CONFIDENCE_BENCH_WHEEL:-}"
+[[ -z "$wheel" ]] || ours="$build/python-bench-wheel-venv"
 "$repo/tools/testserver/setup.sh" >/dev/null
 "$repo/tools/oracle/setup_peer.sh" >/dev/null
 source "$repo/scripts/lib.sh"
 ensure_venv "$ours"
 peer_sdk=$("$build/peer-venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')
 quiet "$ours/bin/python" -m pip install --disable-pip-version-check "openfeature-sdk==$peer_sdk"
-quiet "$ours/bin/python" -m pip install --disable-pip-version-check "$repo"
+if [[ -n "$wheel" ]]; then
+  [[ -f "$wheel" ]] || { echo "CONFIDENCE_BENCH_WHEEL=$wheel: no such file" >&2; exit 1; }
+  quiet "$ours/bin/python" -m pip install --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+else
+  quiet "$ours/bin/python" -m pip install --disable-pip-version-check "$repo"
+fi
 # gunicorn for both venvs without touching the peer's: a pure-Python target
 # directory on PYTHONPATH (tests/python/servers/requirements.txt's version).
 gunicorn_dir="$build/pss-gunicorn"
