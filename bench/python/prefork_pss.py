@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKERS = 4
-REQUESTS = 2000
+REQUESTS = int(os.environ.get("PREFORK_REQUESTS", "2000"))  # 2 evaluations each
 impl, http, grpc_port, secret, key, control = sys.argv[1:7]
 
 

@@ -8,6 +8,7 @@
 # Env:   CONFIDENCE_BENCH_WHEEL  a wheel of this package to measure (as pip users get
 #        it: scripts/build-wheels.sh, libraries linked statically) instead of a build of
 #        the source tree against the system's shared libraries; its own venv.
+#        PREFORK_REQUESTS  requests before measuring (default 2000)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
