@@ -1,8 +1,8 @@
 """The WSGI app bench/python/prefork_pss.py runs under gunicorn --preload: the
 provider (PREFORK_IMPL: native or peer) is made and made READY at import, in
 the master, and the workers inherit it through fork(). Each request evaluates
-a few flags for the targeting key in its query (?key=...) and answers with
-the worker's pid.
+two flags for the targeting key in its query (?key=...), or for `rounds`
+keys derived from it (?rounds=N), and answers with the worker's pid.
 Environment: PREFORK_IMPL, PREFORK_HTTP, PREFORK_GRPC, PREFORK_SECRET, PREFORK_KEY."""
 
 import json
@@ -25,9 +25,12 @@ FLAGS = ("button-style.color", "new-checkout.enabled")
 
 
 def wsgi(environ, start_response):
-    key = parse_qs(environ.get("QUERY_STRING", ""))["key"][0]
-    ctx = EvaluationContext(key, {"country": "SE", "app": {"version": "2.3.1"}})
-    answers = [client.get_string_value(FLAGS[0], "default", ctx), client.get_boolean_value(FLAGS[1], False, ctx)]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    key, rounds = query["key"][0], int(query.get("rounds", ["1"])[0])
+    answers = []
+    for r in range(rounds):
+        ctx = EvaluationContext(key if rounds == 1 else f"{key}-{r}", {"country": "SE", "app": {"version": "2.3.1"}})
+        answers += [client.get_string_value(FLAGS[0], "default", ctx), client.get_boolean_value(FLAGS[1], False, ctx)]
     body = json.dumps({"pid": os.getpid(), "answers": answers}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]

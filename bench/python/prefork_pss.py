@@ -1,6 +1,7 @@
 """Memory of a pre-fork server: gunicorn --preload with 4 sync workers serving
 bench/python/prefork_app.py, whose provider the master makes READY before it
-forks. After a bounded load (every worker answers), the proportional set size
+forks. After 2,000 requests (every worker answers; PREFORK_ROUNDS=N makes each
+evaluate 2N times instead of twice), the proportional set size
 (Pss: shared pages split among the processes sharing them) and RSS of the
 master and each worker are read from /proc/<pid>/smaps_rollup; the CDN
 requests the backend received from the fork on are counted. One JSON line
@@ -19,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKERS = 4
-REQUESTS = int(os.environ.get("PREFORK_REQUESTS", "2000"))  # 2 evaluations each
+REQUESTS = 2000  # a connection each: many more run out of ephemeral ports (TIME_WAIT)
+ROUNDS = int(os.environ.get("PREFORK_ROUNDS", "1"))  # 2 evaluations per round, a targeting key each
 impl, http, grpc_port, secret, key, control = sys.argv[1:7]
 
 
@@ -39,13 +41,19 @@ def children(pid):
         return sorted(int(c) for c in f.read().split())
 
 
+def reset_backend():
+    """Forgets what the backend recorded (reading it back renders every flag log)."""
+    req = urllib.request.Request(control + "/control/reset", data=b"{}", method="POST")
+    urllib.request.urlopen(req, timeout=30).close()
+
+
 def cdn_requests():
-    with urllib.request.urlopen(control + "/control/received", timeout=10) as r:
+    with urllib.request.urlopen(control + "/control/received", timeout=60) as r:
         return len(json.loads(r.read())["cdn"])
 
 
 def get(port, k):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/?key=user-{k}", timeout=30) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/?key=user-{k}&rounds={ROUNDS}", timeout=30) as r:
         return json.loads(r.read())["pid"]
 
 
@@ -55,7 +63,7 @@ with socket.socket() as s:
 env = dict(os.environ, PREFORK_IMPL=impl, PREFORK_HTTP=http, PREFORK_GRPC=grpc_port, PREFORK_SECRET=secret,
            PREFORK_KEY=key)
 log = tempfile.TemporaryFile()
-cdn_before = cdn_requests()
+reset_backend()
 master = subprocess.Popen([sys.executable, "-m", "gunicorn", "--preload", "-w", str(WORKERS), "-k", "sync",
                            "-b", f"127.0.0.1:{port}", "--chdir", HERE, "prefork_app:wsgi"],
                           env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -77,7 +85,8 @@ try:
     assert served_by <= set(workers) and len(served_by) == WORKERS, (served_by, workers)
     time.sleep(1.0)
     out = {"impl": impl, "master": rollup(master.pid), "workers": [rollup(w) for w in workers],
-           "cdn_requests": cdn_requests() - cdn_before, "requests": REQUESTS}
+           "cdn_requests": cdn_requests(), "requests": REQUESTS,
+           "evaluations": REQUESTS * ROUNDS * 2}
 finally:
     master.terminate()
     try:

@@ -8,7 +8,7 @@
 # Env:   CONFIDENCE_BENCH_WHEEL  a wheel of this package to measure (as pip users get
 #        it: scripts/build-wheels.sh, libraries linked statically) instead of a build of
 #        the source tree against the system's shared libraries; its own venv.
-#        PREFORK_REQUESTS  requests before measuring (default 2000)
+#        PREFORK_ROUNDS  evaluations per request / 2 (default 1; 2,000 requests)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
@@ -57,7 +57,8 @@ done
 python3 - "${results[@]}" <<'PY'
 import json, sys
 r = {d["impl"]: d for d in map(json.loads, sys.argv[1:])}
-print("gunicorn --preload, 4 sync workers, after %d requests (MiB)" % r["native"]["requests"])
+print("gunicorn --preload, 4 sync workers, after %d requests, %d evaluations (MiB)"
+      % (r["native"]["requests"], r["native"]["evaluations"]))
 print("%-34s %18s %18s" % ("", "this package", "0.15.3"))
 def row(name, f):
     print("%-34s %18s %18s" % (name, *(f(r[k]) for k in ("native", "peer"))))
