@@ -87,6 +87,10 @@ try:
     out = {"impl": impl, "master": rollup(master.pid), "workers": [rollup(w) for w in workers],
            "cdn_requests": cdn_requests(), "requests": REQUESTS,
            "evaluations": REQUESTS * ROUNDS * 2}
+except BaseException:
+    log.seek(0)
+    sys.stderr.write(log.read().decode(errors="replace"))
+    raise
 finally:
     master.terminate()
     try:
