@@ -5,6 +5,7 @@ client and calling the provider directly, and throughput on 1 and 2 threads.
 Usage: bench.py native|peer|noop HTTP_PORT GRPC_PORT SECRET KEY_HEX"""
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -12,6 +13,9 @@ import time
 
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_providers  # noqa: E402  (beside this file; -I leaves the script's directory out)
 
 impl, http, grpc_port, secret, key = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 FLAG = "button-style.color"
@@ -29,24 +33,7 @@ def rss_mib():
 
 
 def make_provider():
-    if impl == "native":
-        from confidence import ConfidenceProvider
-        return ConfidenceProvider(secret, key, cdn_base_url=f"http://127.0.0.1:{http}",
-                                  flag_log_url=f"http://127.0.0.1:{grpc_port}", events_url=f"http://127.0.0.1:{grpc_port}")
-    if impl == "peer":
-        import grpc
-        import httpx
-        from confidence import ConfidenceProvider
-
-        class Local(httpx.HTTPTransport):  # the CDN URL is fixed in 0.15.3: rewrite its host
-            def handle_request(self, request):
-                request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=http)
-                return super().handle_request(request)
-
-        return ConfidenceProvider(secret, key, http_client=httpx.Client(transport=Local(), timeout=30),
-                                  grpc_channel=grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
-    from openfeature.provider.no_op_provider import NoOpProvider
-    return NoOpProvider()
+    return bench_providers.make_provider(impl, http, grpc_port, secret, key)
 
 
 def latency(fn, n):

@@ -4,10 +4,15 @@
 # and OpenFeature's no-op provider, same state, same contexts, same SDK version,
 # against one local backend (encrypted CDN state, as 0.15.3 requires a key).
 # Usage: bench/python/run.sh [BUILD_DIR]   (needs the sample state: cmake --build)
+# Env:   CONFIDENCE_BENCH_WHEEL  a wheel of this package to measure (as pip users get
+#        it: scripts/build-wheels.sh, libraries linked statically) instead of a build of
+#        the source tree against the system's shared libraries; its own venv.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
 ours="$build/python-test-venv-newest"
+wheel="${CONFIDENCE_BENCH_WHEEL:-}"
+[[ -z "$wheel" ]] || ours="$build/python-bench-wheel-venv"
 "$repo/tools/testserver/setup.sh" >/dev/null
 "$repo/tools/oracle/setup_peer.sh" >/dev/null
 source "$repo/scripts/lib.sh"
@@ -15,7 +20,12 @@ ensure_venv "$ours"   # a half-made one is made again, not reused
 peer_sdk=$("$build/peer-venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')
 # Quiet unless they fail: a failed install must not benchmark what was there before.
 quiet "$ours/bin/python" -m pip install --disable-pip-version-check "openfeature-sdk==$peer_sdk"
-quiet "$ours/bin/python" -m pip install --disable-pip-version-check "$repo"
+if [[ -n "$wheel" ]]; then
+  [[ -f "$wheel" ]] || { echo "CONFIDENCE_BENCH_WHEEL=$wheel: no such file" >&2; exit 1; }
+  quiet "$ours/bin/python" -m pip install --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+else
+  quiet "$ours/bin/python" -m pip install --disable-pip-version-check "$repo"
+fi
 key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 secret=demo-client-secret
 ports="$build/bench-python.ports"

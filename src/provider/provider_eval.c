@@ -279,9 +279,17 @@ static bool ring_push(cf_slot *slot, const cf_exposure *e)
 {
   uint64_t head = atomic_load_explicit(&slot->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&slot->tail, memory_order_acquire);
-  if (head - tail >= CF_SLOT_RING) {
+  uint64_t skip = atomic_load_explicit(&slot->skip_from, memory_order_relaxed); /* our own store */
+  /* Left early, the old lap holds no record: only the new one's count. */
+  uint64_t oldest = tail == skip ? cf_slot_next_lap_start(skip) : tail;
+  if (head - oldest >= CF_SLOT_RING) {
     atomic_fetch_add_explicit(e->apply ? &slot->dropped : &slot->counts_dropped, 1, memory_order_relaxed);
     return false;
+  }
+  if (head == tail && head % CF_SLOT_RING >= CF_SLOT_REWIND) {
+    /* Empty: start the next lap now. Published by the head store below. */
+    atomic_store_explicit(&slot->skip_from, head, memory_order_relaxed);
+    head = cf_slot_next_lap_start(head);
   }
   slot->ring[head % CF_SLOT_RING] = *e;
   atomic_store_explicit(&slot->head, head + 1, memory_order_release);

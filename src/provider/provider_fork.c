@@ -7,10 +7,29 @@
  *  - child: re-creates the locks, forgets the parent's threads, hazards,
  *    queued exposures and counters, and restarts the background threads
  *    of a running provider, so evaluations, sync and delivery go on. What
- *    the parent had queued stays the parent's to send. */
+ *    the parent had queued stays the parent's to send. A child that
+ *    inherited a state serves it as is (shared copy-on-write pages) and
+ *    polls the CDN first after a jittered poll interval, not at the fork:
+ *    a pre-fork server starting many workers sends no burst of requests. */
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "provider_internal.h"
+
+/* Uniform in [3/4, 5/4) of the poll interval, different in each child
+ * (its pid and the time seed it): workers forked together spread their
+ * polls over half an interval and stay apart afterwards. */
+uint32_t cf_fork_first_poll_ms(uint32_t poll_ms, uint64_t seed)
+{
+  uint64_t z = seed + 0x9e3779b97f4a7c15u; /* splitmix64: one well-mixed draw */
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  z ^= z >> 31;
+  uint64_t span = poll_ms / 2u;
+  uint64_t wait = poll_ms - poll_ms / 4u + (span ? z % span : 0);
+  return wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+}
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static confidence_provider *registry;
@@ -54,6 +73,10 @@ static void child_provider(confidence_provider *p)
     p->threads_joined = true;
     return;
   }
+  /* Not ready: the child needs a state, so it asks at once as the parent does. */
+  if (atomic_load(&p->current))
+    p->first_sync_wait_ms =
+        cf_fork_first_poll_ms(p->state_poll_ms, (uint64_t)getpid() << 32 ^ (uint64_t)cf_clock_mono_ns());
   if (cf_provider_start_threads(p) != 0) {
     /* Cannot run threads here: stop for good; getters keep answering
      * from the state, shutdown and free have nothing to join. */

@@ -48,12 +48,20 @@ typedef struct cf_event_log cf_event_log; /* event_log.h */
 
 /* Exposure records one evaluating thread can queue between drains. */
 #define CF_SLOT_RING 8192
+/* A producer that finds its ring empty this far into a lap starts the next
+ * lap at once (cf_slot.skip_from): a thread that the drainer keeps up with
+ * touches only the ring's first pages, not all 1.7 MiB of it. */
+#define CF_SLOT_REWIND 512
 
 /* One evaluating thread's private area (cache-line aligned). */
 typedef struct cf_slot {
   _Alignas(64) _Atomic(confidence_state *) hazard;
   _Atomic uint64_t head; /* written by the owner thread */
   _Atomic uint64_t tail; /* written by the log thread */
+  /* Where the producer left a lap early (UINT64_MAX: never): the consumer
+   * reaching it goes on at the next lap's start. Written by the owner
+   * thread, only while the ring is empty. */
+  _Atomic uint64_t skip_from;
   _Atomic uint64_t dropped;        /* exposure records lost to a full ring */
   _Atomic uint64_t counts_dropped; /* counter-only records (no exposure) lost */
   _Atomic uint64_t evaluations;
@@ -129,6 +137,9 @@ struct confidence_provider {
   uint32_t max_queued;
   int flush_result;
   uint64_t state_updates, fetch_failures, send_failures;
+  /* The sync thread waits this long before its first CDN request (0: at
+   * once): a fork child already serves the parent's state. */
+  uint32_t first_sync_wait_ms;
   char last_sync_error[320]; /* why the latest CDN sync failed; "" after a success */
 };
 
@@ -164,10 +175,15 @@ int cf_provider_ship_events(confidence_provider *p, uint32_t timeout_ms, const c
  * unregisters it. */
 void cf_fork_register(confidence_provider *p);
 void cf_fork_unregister(confidence_provider *p);
+/* When a fork child polls the CDN first: [3/4, 5/4) of poll_ms, drawn from seed. */
+uint32_t cf_fork_first_poll_ms(uint32_t poll_ms, uint64_t seed);
 
 /* ---- provider_slots.c ---- */
 int cf_slots_init(confidence_provider *p);
 void cf_slots_free(confidence_provider *p);
+/* The position after `tail` in a slot's ring: the next lap's start when the
+ * producer left this lap at `tail` (skip_from). */
+static inline uint64_t cf_slot_next_lap_start(uint64_t pos) { return pos - pos % CF_SLOT_RING + CF_SLOT_RING; }
 /* This thread's slot, registering one on first use; NULL when out of memory. */
 cf_slot *cf_provider_slot(confidence_provider *p);
 /* Publishes and returns the current state in the slot's hazard (NULL when

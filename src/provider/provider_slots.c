@@ -62,13 +62,23 @@ static bool slot_arm(cf_slot *slot)
   return false;
 }
 
+/* The record at `tail` to read next, moving `tail` on to the next lap's
+ * start where the producer left the ring early; NULL when none is left
+ * before `head`. The consumer's side of ring_push. */
+static cf_exposure *slot_next_record(cf_slot *s, uint64_t *tail, uint64_t head)
+{
+  if (*tail < head && *tail == atomic_load_explicit(&s->skip_from, memory_order_relaxed))
+    *tail = cf_slot_next_lap_start(*tail);
+  return *tail < head ? &s->ring[*tail % CF_SLOT_RING] : NULL;
+}
+
 /* Records nobody will send: frees their parts and empties the ring. */
 static void slot_discard_records(cf_slot *s)
 {
   uint64_t tail = atomic_load(&s->tail), head = atomic_load(&s->head);
-  for (; s->ring && tail < head; tail++) {
-    free(s->ring[tail % CF_SLOT_RING].fts);
-    cf_schema_free(s->ring[tail % CF_SLOT_RING].schema);
+  for (cf_exposure *e; s->ring && (e = slot_next_record(s, &tail, head)) != NULL; tail++) {
+    free(e->fts);
+    cf_schema_free(e->schema);
   }
   atomic_store(&s->tail, head);
 }
@@ -89,6 +99,7 @@ static cf_slot *slot_take(confidence_provider *p)
   if (!slot)
     return NULL;
   memset(slot, 0, sizeof *slot);
+  atomic_store(&slot->skip_from, UINT64_MAX);
   atomic_store(&slot->in_use, 1);
   slot->next = atomic_load(&p->slots);
   atomic_store(&p->slots, slot);
@@ -149,17 +160,18 @@ uint64_t cf_slots_drain(confidence_provider *p)
   for (cf_slot *s = atomic_load(&p->slots); s; s = s->next) {
     uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
-    if (head - tail > most)
-      most = head - tail;
     /* The space is handed back as it is consumed, not at the end: a long
      * pass (thousands of records, the drainer short of CPU) would
      * otherwise leave the producer a full ring until it ends. */
-    while (tail < head) {
-      cf_flag_log_add(p->flag_log, &s->ring[tail % CF_SLOT_RING]);
+    uint64_t n = 0;
+    for (cf_exposure *e; (e = slot_next_record(s, &tail, head)) != NULL; n++) {
+      cf_flag_log_add(p->flag_log, e);
       if (++tail % 256 == 0)
         atomic_store_explicit(&s->tail, tail, memory_order_release);
     }
     atomic_store_explicit(&s->tail, tail, memory_order_release);
+    if (n > most)
+      most = n;
     uint64_t dropped = atomic_exchange(&s->dropped, 0);
     if (dropped)
       cf_flag_log_count_dropped(p->flag_log, dropped);

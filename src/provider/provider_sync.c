@@ -225,6 +225,13 @@ void *cf_provider_sync_main(void *arg)
   cf_net_set_abort(cf_provider_sync_aborted, p);
   uint32_t retry_max = NOT_READY_RETRY_MAX_MS < p->state_poll_ms ? NOT_READY_RETRY_MAX_MS : p->state_poll_ms;
   uint32_t backoff = NOT_READY_RETRY_MS < retry_max ? NOT_READY_RETRY_MS : retry_max;
+  pthread_mutex_lock(&p->mu);
+  uint32_t first_wait = p->first_sync_wait_ms;
+  p->first_sync_wait_ms = 0;
+  bool stopped = first_wait && cf_provider_wait_until(p, cf_deadline_in(first_wait));
+  pthread_mutex_unlock(&p->mu);
+  if (stopped)
+    return NULL;
   for (;;) {
     sync_once(p);
     /* Not ready: retry soon, backing off to retry_max. */
