@@ -17,21 +17,15 @@ build=(
   libjansson-dev                          # JSON
   zlib1g-dev libssl-dev                   # gzip bitsets, AES-GCM
   libcurl4-openssl-dev                    # HTTP/2 transport (CDN, gRPC, ingest)
-<<<<<<< HEAD
-  clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
-  valgrind python3 python3-venv
-  openssl                                 # openssl rehash (test_tls)
-  libhiredis-dev redis-server             # libconfidence_redis and its tests
-=======
   libhiredis-dev                          # libconfidence_redis
   python3 python3-venv                    # venvs: the local backend, the demo, the Python tests
   python3-dev                             # Python.h for the extension (bookworm: from libpython3.11-dev)
->>>>>>> readme
 )
 tests=(
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
   valgrind
   redis-server                            # the Redis store's tests
+  openssl                                 # openssl rehash (test_tls)
 )
 packages=("${build[@]}")
 [[ "${1:-}" == --build-only ]] || packages+=("${tests[@]}")
