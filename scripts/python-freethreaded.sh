@@ -72,7 +72,12 @@ EOF
     out=$(cd "$top/src" && apt-get "${opts[@]}" source --download-only "$want" 2>&1) || rc=$?
     if ((rc == 0)); then
       tarball=$(find "$top/src" -maxdepth 1 -name 'python3.1*.orig.tar.*' ! -name '*.asc' | sort -V | tail -n1)
-      [[ -n $tarball ]] && { say "fetched $(basename "$tarball")"; echo "$tarball"; return 0; }
+      if [[ -n $tarball ]]; then
+        say "fetched $(basename "$tarball")"
+        rm -rf "$apt" # the index (50 MB) is not needed again: the tarball is kept
+        echo "$tarball"
+        return 0
+      fi
     fi
     say "could not fetch $want's source (the next candidate is tried):"
     grep -E '^(E|W):' <<<"$out" | head -n 5 >&2
