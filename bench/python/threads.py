@@ -3,11 +3,18 @@ N evaluations per thread of a boolean flag, each thread with its own
 EvaluationContexts (made on that thread), started together, calling
 provider.resolve_boolean_details directly and client.get_boolean_value
 through the OpenFeature SDK; then the same with every thread evaluating the
-same contexts. The fastest of REPEATS runs of each is kept: the machine is shared; CPU time
-per evaluation is reported beside the throughput, as it is not, and so is what
-2 threads gain on this machine at that moment with no interpreter involved.
-On a free-threaded CPython the two threads run in parallel; with a GIL they take turns.
-Usage: threads.py HTTP_PORT GRPC_PORT SECRET [N] [REPEATS]"""
+same contexts. On a free-threaded CPython the two threads run in parallel;
+with a GIL they take turns.
+
+The machine is shared, so what a second thread can gain varies from one
+moment to the next. Each round runs every case on 1 thread and on 2 one after
+the other, with a reference among them: hashing in C (no interpreter, no
+shared data), which shows what 2 threads can gain at that moment. The
+fastest of ROUNDS runs of each is kept, and each case's speedup is reported
+beside the reference's ("efficiency": the ratio of the two). CPU time per
+evaluation rises with 2 threads only through contention (cache lines bounced
+between cores, locks spun on).
+Usage: threads.py HTTP_PORT GRPC_PORT SECRET [N] [ROUNDS]"""
 
 import hashlib
 import json
@@ -24,8 +31,8 @@ from openfeature.evaluation_context import EvaluationContext
 from confidence import ConfidenceProvider
 
 http, grpc_port, secret = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-N = int(sys.argv[4]) if len(sys.argv) > 4 else 100000
-REPEATS = int(sys.argv[5]) if len(sys.argv) > 5 else 5
+N = int(sys.argv[4]) if len(sys.argv) > 4 else 20000
+ROUNDS = int(sys.argv[5]) if len(sys.argv) > 5 else 20
 FLAG = "new-checkout.enabled"
 
 
@@ -38,19 +45,19 @@ def contexts(tag):
 SHARED = contexts("shared")
 
 
-def run(make_call, threads, shared):
-    """Evaluations per second of `threads` threads doing N each."""
+def run(make_call, threads, shared, n):
+    """(calls per second, CPU ns per call) of `threads` threads making n calls each."""
     barrier = threading.Barrier(threads)
     began, done, cpu = [0.0] * threads, [0.0] * threads, [0] * threads
 
     def work(k):
         call = make_call()
         ctxs = SHARED if shared else contexts(k)
-        for i in range(1000):  # warm: this thread's first calls are not timed
+        for i in range(min(n, 1000)):  # warm: this thread's first calls are not timed
             call(ctxs[i & 511])
         barrier.wait()
         began[k], cpu0 = time.perf_counter(), time.thread_time_ns()
-        for i in range(N):
+        for i in range(n):
             call(ctxs[i & 511])
         done[k], cpu[k] = time.perf_counter(), time.thread_time_ns() - cpu0
 
@@ -61,34 +68,7 @@ def run(make_call, threads, shared):
         t.join()
     if not all(done):
         sys.exit("threads.py: a thread failed")
-    return threads * N / (max(done) - min(began)), sum(cpu) / (threads * N)
-
-
-def machine_speedup():
-    """What 2 threads can gain on this machine right now: hashing in C (no
-    interpreter, no shared data) on 2 threads vs 1. A shared or
-    oversubscribed machine gives less than 2; nothing above it is reachable."""
-    block = b"x" * (1 << 18)
-
-    def hashing(n):
-        for _ in range(n):
-            hashlib.sha256(block).digest()
-
-    def rate(threads):
-        ts = [threading.Thread(target=hashing, args=(200,)) for _ in range(threads)]
-        t0 = time.perf_counter()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        return threads * 200 / (time.perf_counter() - t0)
-
-    return round(max(rate(2) for _ in range(3)) / max(rate(1) for _ in range(3)), 2)
-
-
-def best(make_call, threads, shared):
-    """(evaluations per second, CPU ns per evaluation) of the fastest run."""
-    return max((run(make_call, threads, shared) for _ in range(REPEATS)), key=lambda r: r[0])
+    return threads * n / (max(done) - min(began)), sum(cpu) / (threads * n)
 
 
 provider = ConfidenceProvider(secret, cdn_base_url=f"http://127.0.0.1:{http}",
@@ -98,25 +78,31 @@ while provider.get_status().name != "READY":
     time.sleep(0.001)
 client = api.get_client()
 assert provider.resolve_boolean_details(FLAG, False, SHARED[0]).variant is not None
+BLOCK = b"x" * (1 << 16)
 
-# What each thread calls per evaluation (made on that thread).
-calls = {
-    "provider": lambda: (lambda ctx, resolve=provider.resolve_boolean_details: resolve(FLAG, False, ctx)),
-    "client": lambda: (lambda ctx, get=client.get_boolean_value: get(FLAG, False, ctx)),
+# name: (what each thread calls per evaluation, made on that thread; shared contexts; calls per run)
+cases = {
+    "reference_hashing": (lambda: (lambda ctx: hashlib.sha256(BLOCK).digest()), False, max(N // 50, 20)),
+    "provider": (lambda: (lambda ctx, resolve=provider.resolve_boolean_details: resolve(FLAG, False, ctx)), False, N),
+    "provider_shared_contexts":
+        (lambda: (lambda ctx, resolve=provider.resolve_boolean_details: resolve(FLAG, False, ctx)), True, N),
+    "client": (lambda: (lambda ctx, get=client.get_boolean_value: get(FLAG, False, ctx)), False, max(N // 8, 100)),
+    "client_shared_contexts":
+        (lambda: (lambda ctx, get=client.get_boolean_value: get(FLAG, False, ctx)), True, max(N // 8, 100)),
 }
+fastest = {(name, t): (0.0, 0.0) for name in cases for t in (1, 2)}
+load = os.getloadavg()[0]
+for _ in range(ROUNDS):
+    for name, (make_call, shared, n) in cases.items():
+        for t in (1, 2):
+            fastest[name, t] = max(fastest[name, t], run(make_call, t, shared, n), key=lambda r: r[0])
 gil = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True
 out = {"python": platform.python_version(), "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-       "gil_enabled": gil, "n_per_thread": N, "repeats": REPEATS}
-for name, make_call in calls.items():
-    for shared in (False, True):
-        load, ceiling = os.getloadavg()[0], machine_speedup()
-        (one, cpu1), (two, cpu2) = best(make_call, 1, shared), best(make_call, 2, shared)
-        key = name + ("_shared_contexts" if shared else "")
-        # CPU time per evaluation rises with 2 threads only through contention
-        # (shared cache lines, locks spun on): unlike the throughput it does
-        # not depend on a second core being free, on a machine others share.
-        out[key] = {"1t_per_s": round(one), "2t_per_s": round(two), "speedup": round(two / one, 2),
-                    "1t_cpu_ns": round(cpu1), "2t_cpu_ns": round(cpu2), "load_before": round(load, 2),
-                    "machine_speedup_before": ceiling}
+       "gil_enabled": gil, "n_per_thread": N, "rounds": ROUNDS, "load_before": round(load, 2)}
+reference = fastest["reference_hashing", 2][0] / fastest["reference_hashing", 1][0]
+for name in cases:
+    (one, cpu1), (two, cpu2) = fastest[name, 1], fastest[name, 2]
+    out[name] = {"1t_per_s": round(one), "2t_per_s": round(two), "speedup": round(two / one, 2),
+                 "efficiency": round(two / one / reference, 2), "1t_cpu_ns": round(cpu1), "2t_cpu_ns": round(cpu2)}
 api.shutdown()
 print(json.dumps(out))

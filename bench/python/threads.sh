@@ -4,7 +4,7 @@
 # with the newest openfeature-sdk and this package) or, with PYTHON=<a venv's
 # python that has both>, on any other. Against the local backend serving the
 # sample state, as bench/python/run.sh.
-# Usage: bench/python/threads.sh [BUILD_DIR] [N_PER_THREAD] [REPEATS]
+# Usage: bench/python/threads.sh [BUILD_DIR] [N_PER_THREAD] [ROUNDS]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 mkdir -p "${1:-$repo/build}"
@@ -32,4 +32,4 @@ for _ in $(seq 300); do [[ -s "$ports" ]] && break; sleep 0.1; done
 [[ -s "$ports" ]] || { echo "threads.sh: the local backend did not start" >&2; exit 1; }
 http=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$ports")
 grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$ports")
-(cd /tmp && env -u PYTHON_GIL "$python" -I "$repo/bench/python/threads.py" "$http" "$grpc" "$secret" "${2:-100000}" "${3:-5}")
+(cd /tmp && env -u PYTHON_GIL "$python" -I "$repo/bench/python/threads.py" "$http" "$grpc" "$secret" "${2:-20000}" "${3:-20}")
