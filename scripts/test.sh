@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test tier: the ctest suite (unit, conformance, CLI, differential
-# against the official WASM resolver), ASan+UBSan and TSan builds of the
-# suite (and the Python boundary fuzzer under ASan), valgrind, the wheels built
-# and tested as installed on CPython 3.9-3.13, and a short fuzzing smoke run.
+# against the official WASM resolver, the Python package), the Python package
+# on free-threaded CPython, ASan+UBSan and TSan builds of the suite (and the
+# Python boundary fuzzer under ASan), valgrind, the wheels built and tested as
+# installed on CPython 3.9-3.13, and a short fuzzing smoke run.
 # Fails on the first red tier.
 # FAST=1 runs only the first tier.
 set -euo pipefail
@@ -27,6 +28,9 @@ tier "install: a temporary prefix, examples via pkg-config (shared, static) and 
 scripts/install-check.sh build
 
 [[ "${FAST:-0}" == 1 ]] && exit 0
+
+tier "Python tests on free-threaded CPython (built from Debian's source the first time: ~8 min on 2 cores)"
+tests/python/run-freethreaded.sh build
 
 tier "ASan+UBSan and TSan builds of the suite"
 scripts/sanitizers.sh

@@ -67,23 +67,48 @@ static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int de
 /* Every item of a dict into the struct `st` (freed on failure). Key and
  * value are held while converted: str() of either runs Python code, which
  * may change the dict (iteration then stops or goes on, but never reads
- * freed memory). */
+ * freed memory). Without a GIL another thread may change it too: each step
+ * of the iteration is taken with the dict locked (converting a nested
+ * container locks that one instead). */
 static confidence_value *struct_fill(confidence_value *st, PyObject *dict, int depth, native_path *path)
 {
   PyObject *k, *val;
   Py_ssize_t pos = 0;
-  while (PyDict_Next(dict, &pos, &k, &val)) {
+  int rc = 0;
+  Py_BEGIN_CRITICAL_SECTION(dict);
+  while (rc == 0 && PyDict_Next(dict, &pos, &k, &val)) {
     Py_INCREF(k);
     Py_INCREF(val);
-    int rc = struct_set(st, k, val, depth, path);
+    rc = struct_set(st, k, val, depth, path);
     Py_DECREF(k);
     Py_DECREF(val);
-    if (rc != 0) {
-      confidence_value_free(st);
-      return NULL;
-    }
+  }
+  Py_END_CRITICAL_SECTION();
+  if (rc != 0) {
+    confidence_value_free(st);
+    return NULL;
   }
   return st;
+}
+
+/* Item `i` of a list or tuple as a new reference, NULL (no exception) past
+ * its end: without a GIL another thread may shorten a list or replace the
+ * item between reading the size and holding the item. */
+static PyObject *seq_item(PyObject *o, Py_ssize_t i)
+{
+#ifdef Py_GIL_DISABLED
+  if (PyList_Check(o)) {
+    PyObject *it = PyList_GetItemRef(o, i);
+    if (!it)
+      PyErr_Clear(); /* IndexError: it became shorter */
+    return it;
+  }
+#endif
+  if (i >= PySequence_Fast_GET_SIZE(o))
+    return NULL;
+  PyObject *it = PySequence_Fast_GET_ITEM(o, i);
+  Py_INCREF(it);
+  return it;
 }
 
 /* Python -> value, as the official provider converts a context: None, bool,
@@ -113,9 +138,8 @@ confidence_value *native_to_value(PyObject *o, int depth, native_path *path)
       return (confidence_value *)PyErr_NoMemory();
     /* The size is read again each time and the item held: converting an
      * item may run Python code that shortens the list. */
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(o); i++) {
-      PyObject *it = PySequence_Fast_GET_ITEM(o, i);
-      Py_INCREF(it);
+    PyObject *it;
+    for (Py_ssize_t i = 0; (it = seq_item(o, i)) != NULL; i++) {
       confidence_value *item = native_to_value(it, depth + 1, path);
       Py_DECREF(it);
       if (!item || confidence_value_list_append(v, item) != 0) {

@@ -24,9 +24,7 @@ static PyObject *py_set_release_gil(PyObject *self, PyObject *args)
   int on;
   if (!PyArg_ParseTuple(args, "p", &on))
     return NULL;
-  int was = st->release_gil;
-  st->release_gil = on;
-  return PyBool_FromLong(was);
+  return PyBool_FromLong(atomic_exchange(&st->release_gil, on));
 }
 
 static PyObject *py_version(PyObject *self, PyObject *a)
@@ -95,7 +93,7 @@ static int module_exec(PyObject *m)
     PyErr_SetString(PyExc_RuntimeError, "cannot set up thread keys / fork handlers");
     return -1;
   }
-  st->release_gil = 1;
+  atomic_store(&st->release_gil, 1);
   static const char *const metadata_keys[3] = {"rule", "segment", "assignment_id"};
   for (int i = 0; i < 3; i++)
     if (!(st->metadata_keys[i] = PyUnicode_InternFromString(metadata_keys[i])))
@@ -143,7 +141,15 @@ static int module_clear(PyObject *m)
 
 static void module_free(void *m) { module_clear((PyObject *)m); }
 
-static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, (void *)module_exec}, {0, NULL}};
+/* The module runs without the GIL on free-threaded builds: its C state is
+ * atomic, behind mutexes or per thread, its Python state is written only at
+ * import, and the Python containers it reads are read in critical sections. */
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, (void *)module_exec},
+#ifdef Py_GIL_DISABLED
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL}};
 
 PyModuleDef native_module_def = {
     PyModuleDef_HEAD_INIT,

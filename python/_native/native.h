@@ -7,6 +7,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <confidence/confidence.h>
@@ -17,6 +18,15 @@
 #define PY_FINALIZING() Py_IsFinalizing()
 #else
 #define PY_FINALIZING() _Py_IsFinalizing()
+#endif
+
+/* Free-threaded CPython (3.13t and later) has no GIL to serialise access to a
+ * Python container another thread may change: a critical section locks it
+ * (and is suspended, not held, while the thread blocks or enters another).
+ * With a GIL, and before 3.13, these are plain blocks. */
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
 #endif
 
 /* What the SDK's results are made of (set_sdk_types, resolve_details.c). */
@@ -31,14 +41,18 @@ typedef struct native_sdk {
   int plain;               /* a plain dataclass: filled in without calling it */
 } native_sdk;
 
-/* The Python objects the module owns: one set per module object (no C globals). */
+/* The Python objects the module owns: one set per module object (no C globals).
+ * Shared by every thread without a lock: the objects are set while the
+ * package is imported (set_store_types, set_sdk_types; the tests call the
+ * latter again, from one thread) and only read afterwards. release_gil may
+ * change at any time, hence atomic. */
 typedef struct native_state {
   PyObject *native_error;        /* confidence._native.NativeError */
   PyTypeObject *provider_type;   /* confidence._native.Provider (a heap type) */
   PyObject *variant_read_op;     /* the op classes handed to a Python store, */
   PyObject *inclusion_read_op;   /* set by set_store_types */
   PyObject *variant_write_op;
-  int release_gil;               /* set_release_gil: may evaluation release the GIL at all */
+  atomic_int release_gil;        /* set_release_gil: may evaluation release the GIL at all */
   PyObject *metadata_keys[3];    /* interned "rule", "segment", "assignment_id" */
   native_sdk sdk;
 } native_state;

@@ -31,18 +31,16 @@ static PyObject *raise_code(ProviderObject *self, int rc)
   return native_raise_code(native_state_of_type(Py_TYPE(self)), rc);
 }
 
-/* Callback routing ids: process-wide, as the callback queue is. */
-static unsigned long long next_id = 1;
+/* Callback routing ids: process-wide, as the callback queue is; providers
+ * may be made on several threads at once (no GIL on free-threaded builds). */
+static atomic_ullong next_id = 1;
 
 /* Provider(options: dict): keys named after confidence_provider_options
  * fields, plus store_kind ("python", "memory", "redis"), store (the Python
- * store object), store_url (redis), memory_max_entries. */
-static int Provider_init(ProviderObject *self, PyObject *args, PyObject *kw)
+ * store object), store_url (redis), memory_max_entries. `d` is this call's
+ * own copy: the strings and objects borrowed from it stay alive throughout. */
+static int provider_init(ProviderObject *self, PyObject *d)
 {
-  (void)kw;
-  PyObject *d;
-  if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &d))
-    return -1;
   if (self->p) {
     PyErr_SetString(PyExc_RuntimeError, "already initialised");
     return -1;
@@ -62,7 +60,7 @@ static int Provider_init(ProviderObject *self, PyObject *args, PyObject *kw)
     o.state_bytes = PyBytes_AS_STRING(sb);
     o.state_len = (size_t)PyBytes_GET_SIZE(sb);
   }
-  self->id = next_id++;
+  self->id = atomic_fetch_add(&next_id, 1);
   o.log = native_on_log;
   o.log_level = CONFIDENCE_LOG_DEBUG; /* filtered by the Python logger's level */
   o.log_user_data = (void *)(uintptr_t)self->id;
@@ -81,6 +79,24 @@ static int Provider_init(ProviderObject *self, PyObject *args, PyObject *kw)
   }
   self->p = p;
   return 0;
+}
+
+static int Provider_init(ProviderObject *self, PyObject *args, PyObject *kw)
+{
+  (void)kw;
+  PyObject *options;
+  if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &options))
+    return -1;
+  PyObject *d = PyDict_Copy(options);
+  if (!d)
+    return -1;
+  int rc;
+  /* Two __init__ calls on one object (each thread its own) are one after the other. */
+  Py_BEGIN_CRITICAL_SECTION(self);
+  rc = provider_init(self, d);
+  Py_END_CRITICAL_SECTION();
+  Py_DECREF(d);
+  return rc;
 }
 
 static void provider_release(ProviderObject *self)

@@ -125,9 +125,23 @@ class SnapshotConfig:
 
 # ---- callbacks from C: one dispatcher thread for every provider --------------------
 
+# A WeakValueDictionary is safe under the GIL only: on free-threaded CPython
+# providers are added on the threads that make them while the dispatcher
+# reads, so every use holds _providers_lock.
 _providers: "weakref.WeakValueDictionary[int, ConfidenceProvider]" = weakref.WeakValueDictionary()
+_providers_lock = threading.Lock()
 _dispatcher_lock = threading.Lock()
 _dispatcher: Optional[threading.Thread] = None
+
+
+def _provider_of(pid: int) -> "Optional[ConfidenceProvider]":
+    with _providers_lock:
+        return _providers.get(pid)
+
+
+def _all_providers() -> "List[ConfidenceProvider]":
+    with _providers_lock:
+        return list(_providers.values())
 
 
 # The core's log lines go to the child loggers 0.15.3 uses for the same work,
@@ -152,7 +166,7 @@ def _dispatch_loop() -> None:
         if item is None:
             continue
         pid, kind, code, status, message, flags = item
-        provider = _providers.get(pid)
+        provider = _provider_of(pid)
         try:
             if kind == _native.CB_LOG:
                 level = _LOG_LEVELS[code] if 0 <= code < len(_LOG_LEVELS) else logging.ERROR
@@ -176,9 +190,13 @@ def _ensure_dispatcher() -> None:
 def _after_fork_in_child() -> None:
     # The C library restarts its own threads in the child (pthread_atfork);
     # the Python thread that delivers its callbacks is started again here.
-    global _dispatcher
+    # Only this thread exists in the child: a lock another thread held at
+    # the fork would stay held forever, so both are made anew.
+    global _dispatcher, _dispatcher_lock, _providers_lock
     _dispatcher = None
-    if len(_providers):
+    _dispatcher_lock = threading.Lock()
+    _providers_lock = threading.Lock()
+    if _all_providers():
         _ensure_dispatcher()
 
 
@@ -193,7 +211,7 @@ _NOT_A_MAPPING = ()
 
 @atexit.register
 def _shutdown_all() -> None:
-    for provider in list(_providers.values()):
+    for provider in _all_providers():
         try:
             provider._native.shutdown(2000)
         except Exception:
@@ -371,7 +389,8 @@ class ConfidenceProvider(AbstractProvider):
         # READY, if it comes during initialize, is that same event.
         self._ready_lock = threading.Lock()
         self._ready_owed_to_sdk = False
-        _providers[self._id] = self
+        with _providers_lock:
+            _providers[self._id] = self
         # The SDK calls provider.resolve_*_details: let it reach the extension
         # directly, unless a subclass overrides the method.
         for name in _RESOLVERS.values():
