@@ -47,7 +47,9 @@ def _received(backend):
 def _run_pool(method, initializer):
     pool = multiprocessing.get_context(method).Pool(2, initializer=initializer)
     try:
-        results = pool.map(mp_tasks.evaluate, KEYS * 2, chunksize=1)
+        # Bounded: a pool whose children cannot start (a __main__ spawn cannot
+        # import) replaces them for ever; fail instead of hanging the suite.
+        results = pool.map_async(mp_tasks.evaluate, KEYS * 2, chunksize=1).get(timeout=120)
         pool.close()
         pool.join()
     finally:
