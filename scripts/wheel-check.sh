@@ -20,10 +20,7 @@ work="$repo/build/wheel-check"
 native="$work/native"
 die() { echo "wheel-check: ERROR: $*" >&2; exit 1; }
 log() { echo "wheel-check: $*" >&2; }
-quiet() { # quiet unless it fails
-  local out
-  out=$("$@" 2>&1) || { printf '%s\n' "$out" | grep -v '^WARNING: Location' >&2; return 1; }
-}
+source "$repo/scripts/lib.sh" # quiet: a step's output only when it fails
 start=$SECONDS
 shopt -s nullglob
 wheels=("$dist"/libconfidence-*.whl)
