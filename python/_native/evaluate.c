@@ -38,8 +38,7 @@ void native_answer_clear(native_answer *a)
   Py_CLEAR(a->metadata);
 }
 
-/* An answer made here, without the C side: the default, an error and why. */
-static int answer_error(native_answer *a, PyObject *dflt, int code, PyObject *message)
+int native_answer_error(native_answer *a, PyObject *dflt, int code, PyObject *message)
 {
   if (!message)
     return -1;
@@ -93,7 +92,7 @@ int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObjec
     if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
       return -1;
     PyErr_Clear();
-    return answer_error(a, dflt, key ? CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND : CONFIDENCE_EVAL_ERROR_CODE_GENERAL,
+    return native_answer_error(a, dflt, key ? CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND : CONFIDENCE_EVAL_ERROR_CODE_GENERAL,
                         PyUnicode_FromString(key ? "the flag key holds a NUL character"
                                                  : "the flag key must be a string of valid Unicode"));
   }
@@ -106,7 +105,7 @@ int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObjec
     PyObject *msg = native_conversion_message(&path);
     if (!msg)
       return -1; /* KeyboardInterrupt, SystemExit: not ours to swallow */
-    return answer_error(a, dflt, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT, msg);
+    return native_answer_error(a, dflt, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT, msg);
   }
   confidence_details *det = thread_details();
   if (!det) {

@@ -160,6 +160,10 @@ int native_provider_setup(void); /* once per process: the per-thread details key
 int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObject *targeting_key, PyObject *attrs,
                     PyObject *dflt, native_answer *a);
 void native_answer_clear(native_answer *a);
+/* An answer made without the C side: the default, ERROR, `code` and
+ * `message` (taken: a new str, or NULL after a failure). 0, or -1 with an
+ * exception. */
+int native_answer_error(native_answer *a, PyObject *dflt, int code, PyObject *message);
 
 /* resolve_details.c: the typed resolve_*_details, METH_FASTCALL | METH_KEYWORDS. */
 PyObject *native_set_sdk_types(PyObject *module, PyObject *args);

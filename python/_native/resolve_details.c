@@ -105,20 +105,15 @@ static PyObject *details_of(native_sdk *s, const native_answer *a)
   return make_details(s, fields);
 }
 
-/* An answer made before the C side is asked. */
+/* An answer made before the C side is asked; takes `message`. */
 static PyObject *early_error(native_sdk *s, PyObject *dflt, int code, PyObject *message)
 {
-  if (!message)
+  native_answer a;
+  memset(&a, 0, sizeof a);
+  if (native_answer_error(&a, dflt, code, message) != 0)
     return NULL;
-  PyObject *meta = PyDict_New();
-  if (!meta) {
-    Py_DECREF(message);
-    return NULL;
-  }
-  native_answer a = {dflt, message, Py_None, meta, CONFIDENCE_EVAL_REASON_ERROR, code};
   PyObject *r = details_of(s, &a);
-  Py_DECREF(message);
-  Py_DECREF(meta);
+  native_answer_clear(&a);
   return r;
 }
 

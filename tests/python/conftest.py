@@ -56,6 +56,24 @@ class Backend:
         return {"cdn_base_url": self.cdn, "flag_log_url": self.grpc_url, "events_url": self.grpc_url}
 
 
+def exposures_per_key(summary, flag, variant_of=None):
+    """The exposures a backend summary holds, summed per targeting key; every
+    one must be of `flag` and, for a key in `variant_of`, of that variant."""
+    got = {}
+    for a in summary["applied"]:
+        assert a["flag"] == flag, a
+        got[a["targeting_key"]] = got.get(a["targeting_key"], 0) + a["count"]
+        if variant_of and a["targeting_key"] in variant_of:
+            assert a["variant"] == variant_of[a["targeting_key"]], a
+    return got
+
+
+def count_mismatches(expected, got):
+    """{key: (expected, received)} for every key whose counts differ."""
+    return {k: (expected.get(k, 0), got.get(k, 0))
+            for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
+
+
 def start_backend(state, secret, tmp, encryption_key=None, tls=None):
     """tls=(cert_file, key_file) adds the HTTPS listener (Backend.cdn_https)."""
     ports = os.path.join(tmp, f"ports-{os.getpid()}-{time.monotonic_ns()}.json")

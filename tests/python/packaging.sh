@@ -12,10 +12,6 @@ venv="$work/venv"
 rm -rf "$work/dist" "$work/wheel"
 mkdir -p "$work"
 fail() { echo "FAIL $*" >&2; exit 1; }
-quiet() { # quiet unless it fails
-  local out
-  out=$("$@" 2>&1) || { printf '%s\n' "$out" | grep -v '^WARNING: Location' >&2; fail "$*"; }
-}
 source "$repo/scripts/lib.sh"
 ensure_venv "$venv"   # a half-made one is made again, not reused
 pip=("$venv/bin/pip" --disable-pip-version-check)

@@ -15,7 +15,7 @@ import time
 import pytest
 from celery import Celery
 
-from conftest import REPO, SECRET
+from conftest import REPO, SECRET, count_mismatches, exposures_per_key
 
 SERVERS = os.path.join(REPO, "tests", "python", "servers")
 KEYS = [f"task-{i:02d}" for i in range(40)]
@@ -73,25 +73,15 @@ def _run_worker(backend, tmp_path, exit_via, extra):
     return {k: len(p) for k, p in workers_of.items()}, pids, text
 
 
-def _received(backend):
-    got = {}
-    for a in backend.summary()["applied"]:
-        assert a["flag"] == FLAG, a
-        got[a["targeting_key"]] = got.get(a["targeting_key"], 0) + a["count"]
-    return got
-
-
 def test_worker_process_shutdown_delivers_once_per_pool_process(fresh_backend, tmp_path):
     expected, pids, log = _run_worker(fresh_backend, tmp_path, "worker_process_shutdown",
                                       ["--max-tasks-per-child", "15"])
     assert len(pids) > 2, "no pool process was replaced"
-    got = _received(fresh_backend)
-    wrong = {k: (expected.get(k, 0), got.get(k, 0))
-             for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
+    wrong = count_mismatches(expected, exposures_per_key(fresh_backend.summary(), FLAG))
     assert not wrong, f"(expected, received) per key: {dict(sorted(wrong.items())[:10])} ({len(wrong)} keys)\n{log}"
 
 
 def test_pool_processes_without_the_hook_lose_exposures(fresh_backend, tmp_path):
     expected, _, _ = _run_worker(fresh_backend, tmp_path, "none", [])
     # Exposures leave every log_poll_interval (10 s): the pool processes exit before.
-    assert sum(_received(fresh_backend).values()) < sum(expected.values())
+    assert sum(exposures_per_key(fresh_backend.summary(), FLAG).values()) < sum(expected.values())

@@ -12,7 +12,7 @@ import pytest
 from openfeature import api
 
 from confidence import ConfidenceProvider
-from conftest import REPO, SECRET
+from conftest import REPO, SECRET, exposures_per_key
 
 SERVERS = os.path.join(REPO, "tests", "python", "servers")
 if SERVERS not in sys.path:
@@ -36,18 +36,12 @@ def _provider_in_parent():
     return provider
 
 
-def _received(backend):
-    got = {}
-    for a in backend.summary()["applied"]:
-        assert a["flag"] == FLAG, a
-        got[a["targeting_key"]] = got.get(a["targeting_key"], 0) + a["count"]
-    return got
-
-
 def _run_pool(method, initializer):
     pool = multiprocessing.get_context(method).Pool(2, initializer=initializer)
     try:
-        results = pool.map(mp_tasks.evaluate, KEYS * 2, chunksize=1)
+        # Bounded: a pool whose children cannot start (a __main__ spawn cannot
+        # import) replaces them for ever; fail instead of hanging the suite.
+        results = pool.map_async(mp_tasks.evaluate, KEYS * 2, chunksize=1).get(timeout=120)
         pool.close()
         pool.join()
     finally:
@@ -68,14 +62,14 @@ def test_pool_workers_deliver_once_each(env, method, initializer):
     if method == "fork":
         _provider_in_parent()
     expected = _run_pool(method, initializer)
-    assert _received(env) == expected
+    assert exposures_per_key(env.summary(), FLAG) == expected
 
 
 def test_forked_pool_worker_without_a_finalizer_loses_exposures(env):
     _provider_in_parent()
     expected = _run_pool("fork", None)
     # Exposures leave every log_poll_interval (10 s): the workers exit before.
-    assert sum(_received(env).values()) < sum(expected.values())
+    assert sum(exposures_per_key(env.summary(), FLAG).values()) < sum(expected.values())
 
 
 def test_forked_process_that_shuts_down_delivers(env):
@@ -84,4 +78,4 @@ def test_forked_process_that_shuts_down_delivers(env):
     child.start()
     child.join(30)
     assert child.exitcode == 0
-    assert _received(env) == {k: 1 for k in KEYS}
+    assert exposures_per_key(env.summary(), FLAG) == {k: 1 for k in KEYS}

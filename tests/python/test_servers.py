@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import REPO, SECRET
+from conftest import REPO, SECRET, count_mismatches, exposures_per_key
 
 SERVERS = os.path.join(REPO, "tests", "python", "servers")
 
@@ -118,16 +118,6 @@ def _expected(responses, preload):
     return expected, variant_of
 
 
-def _received(summary, variant_of):
-    got = {}
-    for a in summary["applied"]:
-        assert a["flag"] == FLAG, a
-        got[a["targeting_key"]] = got.get(a["targeting_key"], 0) + a["count"]
-        if a["targeting_key"] in variant_of:
-            assert a["variant"] == variant_of[a["targeting_key"]], a
-    return got
-
-
 def _check_served(responses, pids, master, preload):
     assert len(responses) == len(KEYS) * REPEAT
     bad = [r for r in responses
@@ -157,9 +147,7 @@ def test_every_exposure_arrives_once_per_worker(fresh_backend, tmp_path, kind, e
     _check_served(responses, pids, master, preload)
     expected, variant_of = _expected(responses, preload)
     summary = fresh_backend.summary()
-    got = _received(summary, variant_of)
-    wrong = {k: (expected.get(k, 0), got.get(k, 0))
-             for k in set(expected) | set(got) if got.get(k, 0) != expected.get(k, 0)}
+    wrong = count_mismatches(expected, exposures_per_key(summary, FLAG, variant_of))
     assert not wrong, f"(expected, received) per key: {dict(sorted(wrong.items())[:10])} ({len(wrong)} keys)\n{log}"
     # The resolve counters: every evaluation counted once, by the process that made it.
     resolved = sum(f["count"] for f in summary["flag_resolve_info"] if f["flag"] == FLAG)
@@ -176,7 +164,7 @@ def test_uvicorn_worker_without_lifespan_shutdown_loses_exposures(fresh_backend,
     responses, pids, master, log = _run_gunicorn(fresh_backend, tmp_path, "uvicorn", "worker_exit")
     _check_served(responses, pids, master, True)
     expected, variant_of = _expected(responses, True)
-    got = _received(fresh_backend.summary(), variant_of)
+    got = exposures_per_key(fresh_backend.summary(), FLAG, variant_of)
     assert got.get(IMPORT_KEY) == 1  # sent by the master at import
     assert sum(got.get(k, 0) for k in KEYS) < sum(expected[k] for k in KEYS)
     assert log.count("was sent SIGTERM") == WORKERS, log
