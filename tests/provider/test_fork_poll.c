@@ -23,6 +23,26 @@
 
 #define POLL_MS 1000
 #define CHILDREN 4
+
+static void test_jitter_bounds(void)
+{
+  uint32_t lo = UINT32_MAX, hi = 0;
+  bool in_bounds = true;
+  for (uint64_t seed = 0; seed < 10000; seed++) {
+    uint32_t w = cf_fork_first_poll_ms(30000, seed);
+    in_bounds = in_bounds && w >= 22500 && w < 37500;
+    lo = w < lo ? w : lo;
+    hi = w > hi ? w : hi;
+  }
+  CHECK(in_bounds);
+  CHECK(lo < 22600 && hi > 37400); /* the whole range is used */
+  CHECK(cf_fork_first_poll_ms(1, 7) == 1);
+  CHECK(cf_fork_first_poll_ms(UINT32_MAX, 7) >= UINT32_MAX - UINT32_MAX / 4);
+}
+
+/* The children scenario: not under TSan, which supports no threads in the
+ * child of a multi-threaded fork. */
+#ifndef UNDER_TSAN
 /* Scheduling delay allowed past the latest due time: a loaded machine,
  * or a sanitizer build (several times slower). */
 static int64_t late_ms(void)
@@ -115,29 +135,6 @@ static int child_main(confidence_provider *p, int64_t forked_at, int out)
   return failed;
 }
 
-static void test_jitter_bounds(void)
-{
-  uint32_t lo = UINT32_MAX, hi = 0;
-  bool in_bounds = true;
-  for (uint64_t seed = 0; seed < 10000; seed++) {
-    uint32_t w = cf_fork_first_poll_ms(30000, seed);
-    in_bounds = in_bounds && w >= 22500 && w < 37500;
-    lo = w < lo ? w : lo;
-    hi = w > hi ? w : hi;
-  }
-  CHECK(in_bounds);
-  CHECK(lo < 22600 && hi > 37400); /* the whole range is used */
-  CHECK(cf_fork_first_poll_ms(1, 7) == 1);
-  CHECK(cf_fork_first_poll_ms(UINT32_MAX, 7) >= UINT32_MAX - UINT32_MAX / 4);
-}
-
-#ifdef UNDER_TSAN
-static void test_children(const char *build)
-{
-  (void)build;
-  fprintf(stderr, "test_children skipped under TSan (no threads after a multi-threaded fork)\n");
-}
-#else
 static void test_children(const char *build)
 {
   if (UNDER_VALGRIND()) {
@@ -203,6 +200,12 @@ static void test_children(const char *build)
   CHECK(confidence_provider_shutdown(p, 2000) == 0);
   confidence_provider_free(p);
   free(state_bytes);
+}
+#else
+static void test_children(const char *build)
+{
+  (void)build;
+  fprintf(stderr, "test_children skipped under TSan (no threads after a multi-threaded fork)\n");
 }
 #endif
 
