@@ -19,12 +19,27 @@ static uint64_t mix(uint64_t state, uint64_t w)
   return ((state << 27) | (state >> 37)) * 0x100000001B3ULL;
 }
 
+/* Eight bytes as a little-endian word: one load instead of eight shifts (the
+ * drainer hashes every exposure it sees). */
+static uint64_t load_le64(const char *p)
+{
+  uint64_t w;
+  memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  return w;
+}
+
 static uint64_t mix_bytes(uint64_t h, const char *s, size_t len)
 {
   h = mix(h, len);
-  for (size_t i = 0; i < len; i += 8) {
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8)
+    h = mix(h, load_le64(s + i));
+  if (i < len) {
     uint64_t w = 0;
-    for (size_t j = 0; j < 8 && i + j < len; j++)
+    for (size_t j = 0; i + j < len; j++)
       w |= (uint64_t)(uint8_t)s[i + j] << (8 * j);
     h = mix(h, w);
   }
