@@ -9,11 +9,14 @@ with a GIL they take turns.
 The machine is shared, so what a second thread can gain varies from one
 moment to the next. Each round runs every case on 1 thread and on 2 one after
 the other, with a reference among them: hashing in C (no interpreter, no
-shared data), which shows what 2 threads can gain at that moment. The
-fastest of ROUNDS runs of each is kept, and each case's speedup is reported
-beside the reference's ("efficiency": the ratio of the two). CPU time per
-evaluation rises with 2 threads only through contention (cache lines bounced
-between cores, locks spun on).
+shared data), which shows what 2 threads can gain at that moment, and
+OpenFeature's no-op provider, directly and through the SDK, the floor any
+provider shares. The fastest of ROUNDS runs of each is kept, and each case's
+speedup is reported beside the reference's ("efficiency": the ratio of the
+two). The evaluating threads' CPU time per evaluation rises with 2 threads
+only through contention (cache lines bounced between cores, locks spun on);
+the process's CPU time per evaluation adds the background threads (the
+exposure drainer), which share the 2 cores with the evaluating threads.
 Usage: threads.py HTTP_PORT GRPC_PORT SECRET [N] [ROUNDS]"""
 
 import hashlib
@@ -27,6 +30,7 @@ import time
 
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
+from openfeature.provider.no_op_provider import NoOpProvider
 
 from confidence import ConfidenceProvider
 
@@ -62,13 +66,15 @@ def run(make_call, threads, shared, n):
         done[k], cpu[k] = time.perf_counter(), time.thread_time_ns() - cpu0
 
     ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    proc0 = time.process_time_ns()
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+    proc = time.process_time_ns() - proc0
     if not all(done):
         sys.exit("threads.py: a thread failed")
-    return threads * n / (max(done) - min(began)), sum(cpu) / (threads * n)
+    return threads * n / (max(done) - min(began)), sum(cpu) / (threads * n), proc / (threads * (n + min(n, 1000)))
 
 
 provider = ConfidenceProvider(secret, cdn_base_url=f"http://127.0.0.1:{http}",
@@ -80,17 +86,24 @@ client = api.get_client()
 assert provider.resolve_boolean_details(FLAG, False, SHARED[0]).variant is not None
 BLOCK = b"x" * (1 << 16)
 
+# The floor: OpenFeature's no-op provider, called directly and through a client of its own domain.
+noop = NoOpProvider()
+api.set_provider(noop, "noop")
+noop_client = api.get_client("noop")
+
 # name: (what each thread calls per evaluation, made on that thread; shared contexts; calls per run)
 cases = {
     "reference_hashing": (lambda: (lambda ctx: hashlib.sha256(BLOCK).digest()), False, max(N // 50, 20)),
+    "noop_provider": (lambda: (lambda ctx, resolve=noop.resolve_boolean_details: resolve(FLAG, False, ctx)), False, N),
     "provider": (lambda: (lambda ctx, resolve=provider.resolve_boolean_details: resolve(FLAG, False, ctx)), False, N),
     "provider_shared_contexts":
         (lambda: (lambda ctx, resolve=provider.resolve_boolean_details: resolve(FLAG, False, ctx)), True, N),
+    "noop_client": (lambda: (lambda ctx, get=noop_client.get_boolean_value: get(FLAG, False, ctx)), False, max(N // 8, 100)),
     "client": (lambda: (lambda ctx, get=client.get_boolean_value: get(FLAG, False, ctx)), False, max(N // 8, 100)),
     "client_shared_contexts":
         (lambda: (lambda ctx, get=client.get_boolean_value: get(FLAG, False, ctx)), True, max(N // 8, 100)),
 }
-fastest = {(name, t): (0.0, 0.0) for name in cases for t in (1, 2)}
+fastest = {(name, t): (0.0, 0.0, 0.0) for name in cases for t in (1, 2)}
 load = os.getloadavg()[0]
 for _ in range(ROUNDS):
     for name, (make_call, shared, n) in cases.items():
@@ -101,8 +114,9 @@ out = {"python": platform.python_version(), "free_threaded": bool(sysconfig.get_
        "gil_enabled": gil, "n_per_thread": N, "rounds": ROUNDS, "load_before": round(load, 2)}
 reference = fastest["reference_hashing", 2][0] / fastest["reference_hashing", 1][0]
 for name in cases:
-    (one, cpu1), (two, cpu2) = fastest[name, 1], fastest[name, 2]
+    (one, cpu1, proc1), (two, cpu2, proc2) = fastest[name, 1], fastest[name, 2]
     out[name] = {"1t_per_s": round(one), "2t_per_s": round(two), "speedup": round(two / one, 2),
-                 "efficiency": round(two / one / reference, 2), "1t_cpu_ns": round(cpu1), "2t_cpu_ns": round(cpu2)}
+                 "efficiency": round(two / one / reference, 2), "1t_cpu_ns": round(cpu1), "2t_cpu_ns": round(cpu2),
+                 "1t_process_cpu_ns": round(proc1), "2t_process_cpu_ns": round(proc2)}
 api.shutdown()
 print(json.dumps(out))
