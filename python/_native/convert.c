@@ -41,27 +41,35 @@ static void path_prepend(native_path *path, int depth, const char *name, size_t 
   memcpy(path->buf + sizeof path->buf - path->len, seg, n);
 }
 
+/* st[k] = val converted; `k` is UTF-8 of length kn. */
+static int struct_set_utf8(confidence_value *st, const char *k, size_t kn, PyObject *val, int depth,
+                           native_path *path)
+{
+  confidence_value *v = native_to_value(val, depth + 1, path);
+  if (!v) {
+    path_prepend(path, depth, k, kn);
+    return -1;
+  }
+  if (confidence_value_struct_set_len(st, k, kn, v) != 0) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  return 0;
+}
+
 static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int depth, native_path *path)
 {
   PyObject *ks = PyUnicode_Check(key) ? (Py_INCREF(key), key) : PyObject_Str(key);
   Py_ssize_t kn = 0;
   const char *k = ks ? PyUnicode_AsUTF8AndSize(ks, &kn) : NULL;
-  confidence_value *v = k ? native_to_value(val, depth + 1, path) : NULL;
-  if (!v) {
-    if (k)
-      path_prepend(path, depth, k, (size_t)kn);
-    else
-      path_prepend(path, depth, "<key>", 5);
+  if (!k) {
+    path_prepend(path, depth, "<key>", 5);
     Py_XDECREF(ks);
     return -1;
   }
-  int rc = confidence_value_struct_set_len(st, k, (size_t)kn, v);
+  int rc = struct_set_utf8(st, k, (size_t)kn, val, depth, path);
   Py_DECREF(ks);
-  if (rc != 0) {
-    PyErr_NoMemory();
-    return -1;
-  }
-  return 0;
+  return rc;
 }
 
 /* Every item of a dict into the struct `st` (freed on failure). Key and
@@ -257,10 +265,7 @@ confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, 
     return NULL;
   }
   if (keyed) {
-    PyObject *k = PyUnicode_FromString("targeting_key");
-    int rc = k ? struct_set(ctx, k, targeting_key, 0, path) : -1;
-    Py_XDECREF(k);
-    if (rc != 0) {
+    if (struct_set_utf8(ctx, "targeting_key", 13, targeting_key, 0, path) != 0) {
       confidence_value_free(ctx);
       return NULL;
     }
