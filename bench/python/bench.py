@@ -1,7 +1,8 @@
 """One implementation's numbers, as JSON on stdout (run by bench/python/run.sh in
 that implementation's venv): time from set_provider to READY, resident memory
 after READY, per-evaluation latency (mean, p50, p99) through the OpenFeature
-client and calling the provider directly, and throughput on 1 and 2 threads.
+client and calling the provider directly (a string flag and a boolean flag), and
+throughput on 1 and 2 threads.
 Usage: bench.py native|peer|noop HTTP_PORT GRPC_PORT SECRET KEY_HEX"""
 
 import json
@@ -18,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_providers  # noqa: E402  (beside this file; -I leaves the script's directory out)
 
 impl, http, grpc_port, secret, key = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-FLAG = "button-style.color"
+FLAG = "button-style.color"     # a string flag: its value is decoded on every call
+BOOL_FLAG = "new-checkout.enabled"  # a boolean flag: the SDK's most common call
 N = 20000 if impl != "peer" else 3000
 CONTEXTS = [EvaluationContext(targeting_key=f"user-{i}", attributes={"country": ["US", "SE", "DE"][i % 3],
                                                                       "app": {"version": "2.3.1"}}) for i in range(512)]
@@ -83,6 +85,11 @@ assert impl == "noop" or via_client(CONTEXTS[0]) != "x"
 latency(via_client, min(N, 2000))  # warm-up
 out["client"] = latency(via_client, N)
 out["direct"] = latency(direct, N)
+via_client_bool = lambda ctx: client.get_boolean_value(BOOL_FLAG, False, ctx)  # noqa: E731
+direct_bool = lambda ctx: provider.resolve_boolean_details(BOOL_FLAG, False, ctx)  # noqa: E731
+assert impl == "noop" or direct_bool(CONTEXTS[0]).variant is not None
+out["client_bool"] = latency(via_client_bool, N)
+out["direct_bool"] = latency(direct_bool, N)
 out["client_1t_per_s"] = throughput(via_client, 1)
 out["client_2t_per_s"] = throughput(via_client, 2)
 if impl == "native":

@@ -2,14 +2,16 @@
 # Instructions per resolve_string_details (direct) or get_string_value
 # (client), this package beside OpenFeature's no-op provider, counted by
 # callgrind in both runs: (Ir(2N) - Ir(N)) / N. All threads count, so ours
-# includes the drainer thread's exposure encoding (about 2k per evaluation).
+# includes the drainer thread's work (the apply
+# dedup and the exposure's encoding).
 # Usage: bench/python/instructions.sh [BUILD_DIR] [N]   (needs valgrind and the
-# package installed in BUILD_DIR/python-test-venv-newest, as run.sh leaves it)
+# package installed in BUILD_DIR/python-test-venv-newest, as run.sh leaves it,
+# or PYTHON=<a venv's python with the package and openfeature-sdk>)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
 n=${2:-4000}
-py="$build/python-test-venv-newest/bin/python"
+py="${PYTHON:-$build/python-test-venv-newest/bin/python}"
 [[ -x "$py" ]] || { echo "instructions.sh: no $py (run tests/python/run.sh or bench/python/run.sh first)" >&2; exit 1; }
 ir() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$py" "$repo/bench/python/instructions.py" "$@" \

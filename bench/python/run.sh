@@ -51,7 +51,7 @@ print(f"openfeature-sdk {sdk}, Python {platform.python_version()}, {os.cpu_count
 print("%-34s %12s %12s %12s" % ("", "no-op", "this package", "0.15.3"))
 def row(name, f):
     print("%-34s %12s %12s %12s" % (name, *(f(r[k]) for k in ("noop", "native", "peer"))))
-for via in ("client", "direct"):
+for via in ("client", "direct", "client_bool", "direct_bool"):
     for s in ("mean_us", "p50_us", "p99_us"):
         row(f"{via} {s.replace('_us', '')} (µs)", lambda d: "%.2f" % d[via][s] if via in d else "-")
 row("client evals/s, 1 thread", lambda d: "%.0f" % d["client_1t_per_s"])
@@ -59,7 +59,12 @@ row("client evals/s, 2 threads", lambda d: "%.0f" % d["client_2t_per_s"])
 row("set_provider -> READY (ms)", lambda d: "%.1f" % d["ready_ms"])
 row("RSS after READY (MiB)", lambda d: "%.1f" % d["rss_ready_mib"])
 n, p = r["native"], r["peer"]
-print("speed-up through the client: %.1fx; provider directly: %.1fx" % (p["client"]["mean_us"] / n["client"]["mean_us"], p["direct"]["mean_us"] / n["direct"]["mean_us"]))
+o = r["noop"]
+for kind, c, d in (("string", "client", "direct"), ("boolean", "client_bool", "direct_bool")):
+    print("%s flag, means: through the client %.2fx the no-op provider and %.1fx faster than 0.15.3; "
+          "provider directly %.2fx the no-op provider and %.1fx faster than 0.15.3"
+          % (kind, n[c]["mean_us"] / o[c]["mean_us"], p[c]["mean_us"] / n[c]["mean_us"],
+             n[d]["mean_us"] / o[d]["mean_us"], p[d]["mean_us"] / n[d]["mean_us"]))
 print("GIL released around evaluation instead (release_gil=True): direct mean %.2f µs, client 2 threads %.0f/s" % (n["direct_gil_released"]["mean_us"], n["client_2t_per_s_gil_released"]))
 print("RAW " + json.dumps(r))
 PY
