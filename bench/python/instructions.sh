@@ -2,8 +2,7 @@
 # Instructions per resolve_string_details (direct) or get_string_value
 # (client), this package beside OpenFeature's no-op provider, counted by
 # callgrind in both runs: (Ir(2N) - Ir(N)) / N. All threads count, so ours
-# includes the drainer thread's work (the apply
-# dedup and the exposure's encoding).
+# includes the drainer thread's work (the apply dedup, the exposure's encoding).
 # Usage: bench/python/instructions.sh [BUILD_DIR] [N]   (needs valgrind and the
 # package installed in BUILD_DIR/python-test-venv-newest, as run.sh leaves it,
 # or PYTHON=<a venv's python with the package and openfeature-sdk>)
