@@ -119,4 +119,7 @@ for name in cases:
                  "efficiency": round(two / one / reference, 2), "1t_cpu_ns": round(cpu1), "2t_cpu_ns": round(cpu2),
                  "1t_process_cpu_ns": round(proc1), "2t_process_cpu_ns": round(proc2)}
 api.shutdown()
+# Whether the drainer kept up: every exposure sent or deduplicated, none dropped.
+stats = provider.get_stats()
+out["exposures"] = {k: stats[k] for k in ("evaluations", "exposures_sent", "exposures_deduplicated", "exposures_dropped")}
 print(json.dumps(out))
