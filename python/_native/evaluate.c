@@ -73,7 +73,7 @@ static PyObject *metadata_of(native_state *st, const confidence_details *det)
   for (int i = 0; m && i < 3; i++) {
     if (!*values[i])
       continue;
-    PyObject *v = PyUnicode_DecodeUTF8(values[i], (Py_ssize_t)strlen(values[i]), "replace");
+    PyObject *v = native_name(st, values[i]);
     if (!v || PyDict_SetItem(m, st->metadata_keys[i], v) < 0)
       Py_CLEAR(m);
     Py_XDECREF(v);
@@ -192,8 +192,12 @@ int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObjec
   }
   if (!a->message)
     a->message = decode_or_none(confidence_details_error_message(det));
-  a->variant = a->code == CONFIDENCE_EVAL_ERROR_CODE_NONE ? decode_or_none(variant) : (Py_INCREF(Py_None), Py_None);
-  a->metadata = metadata_of(native_state_of_type(Py_TYPE(self)), det);
+  native_state *st = native_state_of_type(Py_TYPE(self));
+  if (a->code == CONFIDENCE_EVAL_ERROR_CODE_NONE && *variant)
+    a->variant = native_name(st, variant);
+  else
+    a->variant = (Py_INCREF(Py_None), Py_None);
+  a->metadata = metadata_of(st, det);
   if (!a->message || !a->variant || !a->metadata) {
     native_answer_clear(a);
     return -1;

@@ -122,7 +122,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
   Py_VISIT(st->variant_read_op);
   Py_VISIT(st->inclusion_read_op);
   Py_VISIT(st->variant_write_op);
-  return native_sdk_traverse(&st->sdk, visit, arg);
+  int rc = native_names_traverse(st, visit, arg);
+  return rc ? rc : native_sdk_traverse(&st->sdk, visit, arg);
 }
 
 static int module_clear(PyObject *m)
@@ -136,6 +137,7 @@ static int module_clear(PyObject *m)
   for (int i = 0; i < 3; i++)
     Py_CLEAR(st->metadata_keys[i]);
   native_sdk_clear(&st->sdk);
+  native_names_clear(st);
   return 0;
 }
 

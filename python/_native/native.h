@@ -1,6 +1,7 @@
 /* Internal header of confidence._native: the module state, and what the
  * extension's files (module, convert, store_bridge, provider_type,
- * provider_options, callbacks, default_value, evaluate, resolve_details) share. Nothing here is visible outside the extension. */
+ * provider_options, callbacks, default_value, evaluate, resolve_details,
+ * name_cache) share. Nothing here is visible outside the extension. */
 #ifndef CONFIDENCE_PY_NATIVE_H
 #define CONFIDENCE_PY_NATIVE_H
 
@@ -41,6 +42,13 @@ typedef struct native_sdk {
   int plain;               /* a plain dataclass: filled in without calling it */
 } native_sdk;
 
+/* name_cache.c: a resource name as a Python string, from a table by content. */
+#define NATIVE_NAME_CACHE 256 /* a power of two */
+typedef struct native_cached_name {
+  uint64_t hash;
+  PyObject *str; /* an ASCII str, or NULL */
+} native_cached_name;
+
 /* The Python objects the module owns: one set per module object (no C globals).
  * Shared by every thread without a lock: the objects are set while the
  * package is imported (set_store_types, set_sdk_types; the tests call the
@@ -55,7 +63,14 @@ typedef struct native_state {
   atomic_int release_gil;        /* set_release_gil: may evaluation release the GIL at all */
   PyObject *metadata_keys[3];    /* interned "rule", "segment", "assignment_id" */
   native_sdk sdk;
+  native_cached_name names[NATIVE_NAME_CACHE]; /* name_cache.c (unused without a GIL) */
 } native_state;
+
+/* The non-empty NUL-terminated `s` as a str (a new reference), decoded with
+ * errors replaced, or NULL with an exception. */
+PyObject *native_name(native_state *st, const char *s);
+int native_names_traverse(native_state *st, visitproc visit, void *arg);
+void native_names_clear(native_state *st);
 
 extern PyModuleDef native_module_def;
 
