@@ -12,21 +12,9 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$repo/build}" && pwd)"
-ours="$build/python-test-venv-newest"
-wheel="${CONFIDENCE_BENCH_WHEEL:-}"
-[[ -z "$wheel" ]] || ours="$build/python-bench-wheel-venv"
-"$repo/tools/testserver/setup.sh" >/dev/null
-"$repo/tools/oracle/setup_peer.sh" >/dev/null
 source "$repo/scripts/lib.sh"
-ensure_venv "$ours"
-peer_sdk=$("$build/peer-venv/bin/python" -c 'from importlib.metadata import version; print(version("openfeature-sdk"))')
-quiet "$ours/bin/python" -m pip install --disable-pip-version-check "openfeature-sdk==$peer_sdk"
-if [[ -n "$wheel" ]]; then
-  [[ -f "$wheel" ]] || { echo "CONFIDENCE_BENCH_WHEEL=$wheel: no such file" >&2; exit 1; }
-  quiet "$ours/bin/python" -m pip install --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-else
-  quiet "$ours/bin/python" -m pip install --disable-pip-version-check "$repo"
-fi
+source "$repo/bench/python/common.sh"
+bench_our_venv
 # gunicorn for both venvs without touching the peer's: a pure-Python target
 # directory on PYTHONPATH (tests/python/servers/requirements.txt's version).
 gunicorn_dir="$build/pss-gunicorn"
@@ -38,15 +26,7 @@ if [[ "$have" != "gunicorn-$gunicorn_version.dist-info" ]]; then
 fi
 key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 secret=demo-client-secret
-ports="$build/bench-prefork.ports"
-rm -f "$ports"
-python3 "$repo/tools/testserver/server.py" --state "$build/sample/state.pb" --secret "$secret" \
-  --encryption-key "$key" --ports-file "$ports" --max-lifetime 900 >/dev/null &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$ports"' EXIT
-for _ in $(seq 300); do [[ -s "$ports" ]] && break; sleep 0.1; done
-http=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$ports")
-grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$ports")
+bench_start_backend prefork 900 --secret "$secret" --encryption-key "$key"
 results=()
 for impl in native peer; do
   py="$ours/bin/python"

@@ -10,8 +10,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 mkdir -p "${1:-$repo/build}"
 build="$(cd "${1:-$repo/build}" && pwd)"
 source "$repo/scripts/lib.sh"
+source "$repo/bench/python/common.sh"
 [[ -s $build/sample/state.pb ]] || { echo "threads.sh: $build/sample/state.pb missing (cmake --build $build)" >&2; exit 1; }
-"$repo/tools/testserver/setup.sh" >/dev/null
 python=${PYTHON:-}
 if [[ -z $python ]]; then
   venv="$build/bench-venv-freethreaded"
@@ -22,14 +22,5 @@ if [[ -z $python ]]; then
   python="$venv/bin/python"
 fi
 secret=demo-client-secret
-ports="$build/bench-threads.ports"
-rm -f "$ports"
-python3 "$repo/tools/testserver/server.py" --state "$build/sample/state.pb" --secret "$secret" \
-  --ports-file "$ports" --max-lifetime 900 >/dev/null &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$ports"' EXIT
-for _ in $(seq 300); do [[ -s "$ports" ]] && break; sleep 0.1; done
-[[ -s "$ports" ]] || { echo "threads.sh: the local backend did not start" >&2; exit 1; }
-http=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$ports")
-grpc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$ports")
+bench_start_backend threads 900 --secret "$secret"
 (cd /tmp && env -u PYTHON_GIL "$python" -I "$repo/bench/python/threads.py" "$http" "$grpc" "$secret" "${2:-20000}" "${3:-20}")
