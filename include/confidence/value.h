@@ -58,6 +58,37 @@ CONFIDENCE_API int confidence_value_struct_remove(confidence_value *obj, const c
  * allocating. NULL is a no-op. Values borrowed from the library (flag
  * values, results) must not be freed. */
 CONFIDENCE_API void confidence_value_free(confidence_value *v);
+/* ---- values in an arena ----
+ * For a tree made and dropped together, such as an evaluation context
+ * built for each call: its nodes, keys and strings are carved from one
+ * arena instead of allocated one by one, and all are dropped at once by
+ * confidence_value_arena_reset (which keeps the memory for the next tree)
+ * or confidence_value_arena_free. Such values are read, copied and
+ * resolved like any other, and stay valid until then.
+ *
+ * The arena owns them: confidence_value_free does nothing to one, and the
+ * functions above that change a value refuse them (CONFIDENCE_EINVAL, or 0
+ * from struct_remove), as they refuse putting one into a heap value. The
+ * _arena_ setters below take items made in the same arena, each placed
+ * once (a heap item is refused and freed, as those functions free theirs);
+ * a key set again gets the new value. An arena is used by one thread at a
+ * time. Constructors return NULL when out of memory or when `a` is NULL;
+ * setters return 0, CONFIDENCE_EINVAL or CONFIDENCE_ENOMEM. */
+typedef struct confidence_value_arena confidence_value_arena;
+CONFIDENCE_API confidence_value_arena *confidence_value_arena_new(void);
+CONFIDENCE_API void confidence_value_arena_reset(confidence_value_arena *a);
+CONFIDENCE_API void confidence_value_arena_free(confidence_value_arena *a);
+CONFIDENCE_API confidence_value *confidence_value_arena_null(confidence_value_arena *a);
+CONFIDENCE_API confidence_value *confidence_value_arena_bool(confidence_value_arena *a, int b);
+CONFIDENCE_API confidence_value *confidence_value_arena_number(confidence_value_arena *a, double n);
+CONFIDENCE_API confidence_value *confidence_value_arena_string_len(confidence_value_arena *a, const char *s, size_t len);
+CONFIDENCE_API confidence_value *confidence_value_arena_list(confidence_value_arena *a);
+CONFIDENCE_API confidence_value *confidence_value_arena_struct(confidence_value_arena *a);
+CONFIDENCE_API int confidence_value_arena_list_append(confidence_value_arena *a, confidence_value *list,
+                                                      confidence_value *item);
+CONFIDENCE_API int confidence_value_arena_struct_set_len(confidence_value_arena *a, confidence_value *obj,
+                                                         const char *key, size_t key_len, confidence_value *item);
+
 /* Deep copy at any depth (field order kept); owned, NULL when `v` is NULL
  * or memory runs out. */
 CONFIDENCE_API confidence_value *confidence_value_copy(const confidence_value *v);

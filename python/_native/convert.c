@@ -9,13 +9,41 @@
 
 PyObject *native_decode(const char *s, size_t n) { return PyUnicode_DecodeUTF8(s ? s : "", (Py_ssize_t)n, "replace"); }
 
-static confidence_value *str_value(PyObject *s)
+/* Trees are built in an arena `a` when one is given (a context made for
+ * one evaluation), else on the heap (values kept past the call). */
+static confidence_value *make_string(confidence_value_arena *a, const char *s, size_t n)
+{
+  return a ? confidence_value_arena_string_len(a, s, n) : confidence_value_new_string_len(s, n);
+}
+
+static confidence_value *make_container(confidence_value_arena *a, confidence_value_type type)
+{
+  if (type == CONFIDENCE_VALUE_LIST)
+    return a ? confidence_value_arena_list(a) : confidence_value_new_list();
+  return a ? confidence_value_arena_struct(a) : confidence_value_new_struct();
+}
+
+static confidence_value *make_scalar(confidence_value_arena *a, PyObject *o, double d)
+{
+  if (o == Py_None)
+    return a ? confidence_value_arena_null(a) : confidence_value_new_null();
+  if (PyBool_Check(o))
+    return a ? confidence_value_arena_bool(a, o == Py_True) : confidence_value_new_bool(o == Py_True);
+  return a ? confidence_value_arena_number(a, d) : confidence_value_new_number(d);
+}
+
+static int list_append(confidence_value_arena *a, confidence_value *list, confidence_value *item)
+{
+  return a ? confidence_value_arena_list_append(a, list, item) : confidence_value_list_append(list, item);
+}
+
+static confidence_value *str_value(confidence_value_arena *a, PyObject *s)
 {
   Py_ssize_t n;
   const char *u = PyUnicode_AsUTF8AndSize(s, &n);
   if (!u)
     return NULL;
-  return confidence_value_new_string_len(u, (size_t)n);
+  return make_string(a, u, (size_t)n);
 }
 
 /* Puts one level of a failed conversion's path in front of what deeper
@@ -42,22 +70,23 @@ static void path_prepend(native_path *path, int depth, const char *name, size_t 
 }
 
 /* st[k] = val converted; `k` is UTF-8 of length kn. */
-static int struct_set_utf8(confidence_value *st, const char *k, size_t kn, PyObject *val, int depth,
-                           native_path *path)
+static int struct_set_utf8(confidence_value_arena *a, confidence_value *st, const char *k, size_t kn, PyObject *val,
+                           int depth, native_path *path)
 {
-  confidence_value *v = native_to_value(val, depth + 1, path);
+  confidence_value *v = native_to_value(a, val, depth + 1, path);
   if (!v) {
     path_prepend(path, depth, k, kn);
     return -1;
   }
-  if (confidence_value_struct_set_len(st, k, kn, v) != 0) {
+  if ((a ? confidence_value_arena_struct_set_len(a, st, k, kn, v) : confidence_value_struct_set_len(st, k, kn, v)) != 0) {
     PyErr_NoMemory();
     return -1;
   }
   return 0;
 }
 
-static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int depth, native_path *path)
+static int struct_set(confidence_value_arena *a, confidence_value *st, PyObject *key, PyObject *val, int depth,
+                      native_path *path)
 {
   PyObject *ks = PyUnicode_Check(key) ? (Py_INCREF(key), key) : PyObject_Str(key);
   Py_ssize_t kn = 0;
@@ -67,7 +96,7 @@ static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int de
     Py_XDECREF(ks);
     return -1;
   }
-  int rc = struct_set_utf8(st, k, (size_t)kn, val, depth, path);
+  int rc = struct_set_utf8(a, st, k, (size_t)kn, val, depth, path);
   Py_DECREF(ks);
   return rc;
 }
@@ -78,7 +107,8 @@ static int struct_set(confidence_value *st, PyObject *key, PyObject *val, int de
  * freed memory). Without a GIL another thread may change it too: each step
  * of the iteration is taken with the dict locked (converting a nested
  * container locks that one instead). */
-static confidence_value *struct_fill(confidence_value *st, PyObject *dict, int depth, native_path *path)
+static confidence_value *struct_fill(confidence_value_arena *a, confidence_value *st, PyObject *dict, int depth,
+                                     native_path *path)
 {
   PyObject *k, *val;
   Py_ssize_t pos = 0;
@@ -87,7 +117,7 @@ static confidence_value *struct_fill(confidence_value *st, PyObject *dict, int d
   while (rc == 0 && PyDict_Next(dict, &pos, &k, &val)) {
     Py_INCREF(k);
     Py_INCREF(val);
-    rc = struct_set(st, k, val, depth, path);
+    rc = struct_set(a, st, k, val, depth, path);
     Py_DECREF(k);
     Py_DECREF(val);
   }
@@ -122,35 +152,33 @@ static PyObject *seq_item(PyObject *o, Py_ssize_t i)
 /* Python -> value, as the official provider converts a context: None, bool,
  * numbers, str, lists, mappings; anything else by str(). Cycles and deep
  * nesting end at MAX_DEPTH. */
-confidence_value *native_to_value(PyObject *o, int depth, native_path *path)
+confidence_value *native_to_value(confidence_value_arena *a, PyObject *o, int depth, native_path *path)
 {
   if (depth > MAX_DEPTH) {
     PyErr_SetString(PyExc_ValueError, "value nests too deeply (or contains itself)");
     return NULL;
   }
   confidence_value *v = NULL;
-  if (o == Py_None)
-    v = confidence_value_new_null();
-  else if (PyBool_Check(o))
-    v = confidence_value_new_bool(o == Py_True);
+  if (o == Py_None || PyBool_Check(o))
+    v = make_scalar(a, o, 0);
   else if (PyLong_Check(o) || PyFloat_Check(o)) {
     double d = PyFloat_AsDouble(o);
     if (d == -1.0 && PyErr_Occurred())
       return NULL;
-    v = confidence_value_new_number(d);
+    v = make_scalar(a, o, d);
   } else if (PyUnicode_Check(o))
-    return str_value(o);
+    return str_value(a, o);
   else if (PyList_Check(o) || PyTuple_Check(o)) {
-    v = confidence_value_new_list();
+    v = make_container(a, CONFIDENCE_VALUE_LIST);
     if (!v)
       return (confidence_value *)PyErr_NoMemory();
     /* The size is read again each time and the item held: converting an
      * item may run Python code that shortens the list. */
     PyObject *it;
     for (Py_ssize_t i = 0; (it = seq_item(o, i)) != NULL; i++) {
-      confidence_value *item = native_to_value(it, depth + 1, path);
+      confidence_value *item = native_to_value(a, it, depth + 1, path);
       Py_DECREF(it);
-      if (!item || confidence_value_list_append(v, item) != 0) {
+      if (!item || list_append(a, v, item) != 0) {
         confidence_value_free(v);
         if (item)
           return (confidence_value *)PyErr_NoMemory();
@@ -161,24 +189,24 @@ confidence_value *native_to_value(PyObject *o, int depth, native_path *path)
     }
     return v;
   } else if (PyDict_Check(o)) {
-    v = confidence_value_new_struct();
+    v = make_container(a, CONFIDENCE_VALUE_STRUCT);
     if (!v)
       return (confidence_value *)PyErr_NoMemory();
-    return struct_fill(v, o, depth, path);
+    return struct_fill(a, v, o, depth, path);
   } else if (PyMapping_Check(o) && PyObject_HasAttrString(o, "items")) {
     PyObject *d = PyDict_New();
     if (!d || PyDict_Update(d, o) != 0) {
       Py_XDECREF(d);
       return NULL;
     }
-    v = native_to_value(d, depth, path);
+    v = native_to_value(a, d, depth, path);
     Py_DECREF(d);
     return v;
   } else {
     PyObject *s = PyObject_Str(o);
     if (!s)
       return NULL;
-    v = str_value(s);
+    v = str_value(a, s);
     Py_DECREF(s);
     return v;
   }
@@ -253,9 +281,10 @@ PyObject *native_from_value(const confidence_value *v)
 
 /* An OpenFeature context: targeting_key first, then the attributes (an
  * attribute called targeting_key overrides it, as in the official provider). */
-confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, native_path *path)
+confidence_value *native_make_context(confidence_value_arena *a, PyObject *targeting_key, PyObject *attrs,
+                                      native_path *path)
 {
-  confidence_value *ctx = confidence_value_new_struct();
+  confidence_value *ctx = make_container(a, CONFIDENCE_VALUE_STRUCT);
   if (!ctx)
     return (confidence_value *)PyErr_NoMemory();
   int keyed = targeting_key && targeting_key != Py_None ? PyObject_IsTrue(targeting_key) : 0;
@@ -265,7 +294,7 @@ confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, 
     return NULL;
   }
   if (keyed) {
-    if (struct_set_utf8(ctx, "targeting_key", 13, targeting_key, 0, path) != 0) {
+    if (struct_set_utf8(a, ctx, "targeting_key", 13, targeting_key, 0, path) != 0) {
       confidence_value_free(ctx);
       return NULL;
     }
@@ -276,7 +305,7 @@ confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, 
       PyErr_SetString(PyExc_TypeError, "attributes must be a dict");
       return NULL;
     }
-    return struct_fill(ctx, attrs, 0, path);
+    return struct_fill(a, ctx, attrs, 0, path);
   }
   return ctx;
 }

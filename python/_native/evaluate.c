@@ -7,27 +7,75 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <confidence/provider.h>
 
-/* Per-thread details: each evaluation overwrites them, so no two threads
- * may share one. */
-static pthread_key_t details_key;
+/* Per thread: the details each evaluation overwrites, and the arena its
+ * context is converted into, so no two threads share either. `busy` marks
+ * them in use: an evaluation started from inside another on the same
+ * thread (Python code of a materialization store) gets its own. */
+typedef struct thread_scratch {
+  confidence_details *det;
+  confidence_value_arena *arena;
+  int busy;
+} thread_scratch;
 
-static void details_destroy(void *d) { confidence_details_free(d); }
+static pthread_key_t scratch_key;
 
-int native_provider_setup(void) { return pthread_key_create(&details_key, details_destroy); }
-
-static confidence_details *thread_details(void)
+static void scratch_free(thread_scratch *t)
 {
-  confidence_details *d = pthread_getspecific(details_key);
-  if (!d) {
-    d = confidence_details_new();
-    if (d)
-      pthread_setspecific(details_key, d);
+  if (!t)
+    return;
+  confidence_details_free(t->det);
+  confidence_value_arena_free(t->arena);
+  free(t);
+}
+
+static void scratch_destroy(void *t) { scratch_free(t); }
+
+int native_provider_setup(void) { return pthread_key_create(&scratch_key, scratch_destroy); }
+
+static thread_scratch *scratch_new(void)
+{
+  thread_scratch *t = calloc(1, sizeof *t);
+  if (t && (!(t->det = confidence_details_new()) || !(t->arena = confidence_value_arena_new()))) {
+    scratch_free(t);
+    t = NULL;
   }
-  return d;
+  return t;
+}
+
+/* This thread's scratch, marked busy; a fresh one (`*own` set: free it
+ * after) when it is busy already. NULL when memory runs out. */
+static thread_scratch *scratch_take(int *own)
+{
+  thread_scratch *t = pthread_getspecific(scratch_key);
+  *own = 0;
+  if (t && t->busy) {
+    *own = 1;
+    t = scratch_new();
+  } else if (!t) {
+    t = scratch_new();
+    if (t && pthread_setspecific(scratch_key, t) != 0) {
+      scratch_free(t);
+      t = NULL;
+    }
+  }
+  if (t)
+    t->busy = 1;
+  return t;
+}
+
+static void scratch_give_back(thread_scratch *t, int own)
+{
+  if (own) {
+    scratch_free(t);
+    return;
+  }
+  confidence_value_arena_reset(t->arena);
+  t->busy = 0;
 }
 
 void native_answer_clear(native_answer *a)
@@ -81,24 +129,14 @@ static PyObject *metadata_of(native_state *st, const confidence_details *det)
   return m;
 }
 
-int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObject *targeting_key, PyObject *attrs,
-                    PyObject *dflt, native_answer *a)
+/* The evaluation behind native_evaluate, with this thread's scratch `t`. */
+static int evaluate_in(native_provider *self, thread_scratch *t, int kind, const char *key, PyObject *targeting_key,
+                       PyObject *attrs, PyObject *dflt, native_answer *a)
 {
-  memset(a, 0, sizeof *a);
-  Py_ssize_t key_len = 0;
-  const char *key = PyUnicode_Check(flag_key) ? PyUnicode_AsUTF8AndSize(flag_key, &key_len) : NULL;
-  if (!key || strlen(key) != (size_t)key_len) {
-    /* Not a flag anyone can name: an error result, as for any unknown flag. */
-    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
-      return -1;
-    PyErr_Clear();
-    return native_answer_error(a, dflt, key ? CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND : CONFIDENCE_EVAL_ERROR_CODE_GENERAL,
-                        PyUnicode_FromString(key ? "the flag key holds a NUL character"
-                                                 : "the flag key must be a string of valid Unicode"));
-  }
+  confidence_details *det = t->det;
   native_path path;
   path.len = 0; /* the buffer is written only if the conversion fails */
-  confidence_value *ctx = native_make_context(targeting_key, attrs, &path);
+  confidence_value *ctx = native_make_context(t->arena, targeting_key, attrs, &path);
   if (!ctx) {
     /* A context that cannot be converted is the caller's error, answered
      * like every other: the default, INVALID_CONTEXT and why. */
@@ -106,12 +144,6 @@ int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObjec
     if (!msg)
       return -1; /* KeyboardInterrupt, SystemExit: not ours to swallow */
     return native_answer_error(a, dflt, CONFIDENCE_EVAL_ERROR_CODE_INVALID_CONTEXT, msg);
-  }
-  confidence_details *det = thread_details();
-  if (!det) {
-    confidence_value_free(ctx);
-    PyErr_NoMemory();
-    return -1;
   }
   /* The default is the caller's object, handed back untouched whenever the
    * flag's value does not apply (as 0.15.3 does, whatever its type): the C
@@ -147,8 +179,7 @@ int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObjec
   }
   if (ts)
     PyEval_RestoreThread(ts);
-  int raised = native_store_leave();
-  confidence_value_free(ctx);
+  int raised = native_store_leave(); /* ctx goes with the arena's reset */
   if (raised) {
     confidence_string_free(s_res);
     confidence_value_free(o_res);
@@ -203,4 +234,30 @@ int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObjec
     return -1;
   }
   return 0;
+}
+
+int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObject *targeting_key, PyObject *attrs,
+                    PyObject *dflt, native_answer *a)
+{
+  memset(a, 0, sizeof *a);
+  Py_ssize_t key_len = 0;
+  const char *key = PyUnicode_Check(flag_key) ? PyUnicode_AsUTF8AndSize(flag_key, &key_len) : NULL;
+  if (!key || strlen(key) != (size_t)key_len) {
+    /* Not a flag anyone can name: an error result, as for any unknown flag. */
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception))
+      return -1;
+    PyErr_Clear();
+    return native_answer_error(a, dflt, key ? CONFIDENCE_EVAL_ERROR_CODE_FLAG_NOT_FOUND : CONFIDENCE_EVAL_ERROR_CODE_GENERAL,
+                        PyUnicode_FromString(key ? "the flag key holds a NUL character"
+                                                 : "the flag key must be a string of valid Unicode"));
+  }
+  int own;
+  thread_scratch *t = scratch_take(&own);
+  if (!t) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  int rc = evaluate_in(self, t, kind, key, targeting_key, attrs, dflt, a);
+  scratch_give_back(t, own);
+  return rc;
 }

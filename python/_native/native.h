@@ -103,10 +103,12 @@ typedef struct native_path {
   size_t len; /* the path is the last `len` bytes of buf (zeroed: empty) */
 } native_path;
 
-/* Python -> value (NULL with a Python exception). `path` may be NULL. */
-confidence_value *native_to_value(PyObject *o, int depth, native_path *path);
+/* Python -> value (NULL with a Python exception), made in arena `a`, or on
+ * the heap and owned by the caller when `a` is NULL. `path` may be NULL. */
+confidence_value *native_to_value(confidence_value_arena *a, PyObject *o, int depth, native_path *path);
 PyObject *native_from_value(const confidence_value *v);
-confidence_value *native_make_context(PyObject *targeting_key, PyObject *attrs, native_path *path);
+confidence_value *native_make_context(confidence_value_arena *a, PyObject *targeting_key, PyObject *attrs,
+                                      native_path *path);
 /* After a failed conversion of a context: for an Exception, replaces it with
  * a message naming the attribute path and its cause (a new str) and returns
  * it; for anything else (KeyboardInterrupt, SystemExit) leaves it set and
@@ -169,7 +171,7 @@ typedef struct native_answer {
   PyObject *value, *message, *variant, *metadata; /* message, variant: None when there is none */
   int reason, code;                                /* the C enums */
 } native_answer;
-int native_provider_setup(void); /* once per process: the per-thread details key */
+int native_provider_setup(void); /* once per process: the per-thread scratch key (details, context arena) */
 /* 0 with *a filled (an error result included), or -1 with a Python
  * exception (out of memory, KeyboardInterrupt from a store). */
 int native_evaluate(native_provider *self, int kind, PyObject *flag_key, PyObject *targeting_key, PyObject *attrs,

@@ -240,14 +240,14 @@ static PyObject *Provider_track(ProviderObject *self, PyObject *args)
   }
   confidence_value *ctx = NULL, *dv = NULL;
   confidence_track_details det = CONFIDENCE_TRACK_DETAILS_INIT;
-  if (convertible && (tk != Py_None || attrs != Py_None) && !(ctx = native_make_context(tk, attrs, NULL)))
+  if (convertible && (tk != Py_None || attrs != Py_None) && !(ctx = native_make_context(NULL, tk, attrs, NULL)))
     convertible = 0;
   if (convertible && value != Py_None) {
     det.value = PyFloat_AsDouble(value);
     det.has_value = !(det.value == -1.0 && PyErr_Occurred());
     convertible = det.has_value;
   }
-  if (convertible && data != Py_None && !(dv = native_to_value(data, 0, NULL)))
+  if (convertible && data != Py_None && !(dv = native_to_value(NULL, data, 0, NULL)))
     convertible = 0;
   det.data = dv;
   if (!convertible) {
@@ -351,7 +351,7 @@ static PyObject *Provider_evaluate_all(ProviderObject *self, PyObject *args)
   if (!PyArg_ParseTuple(args, "OOp", &tk, &attrs, &apply))
     return NULL;
   NEED_P(self);
-  confidence_value *ctx = native_make_context(tk, attrs, NULL);
+  confidence_value *ctx = native_make_context(NULL, tk, attrs, NULL);
   if (!ctx)
     return NULL;
   char *json = NULL;

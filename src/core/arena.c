@@ -12,7 +12,7 @@ struct cf_arena_chunk {
   _Alignas(8) unsigned char data[];
 };
 
-void *cf_arena_alloc(cf_arena *a, size_t size)
+void *cf_arena_alloc_raw(cf_arena *a, size_t size)
 {
   if (size > SIZE_MAX - 16)
     return NULL;
@@ -42,7 +42,14 @@ void *cf_arena_alloc(cf_arena *a, size_t size)
   }
   void *p = c->data + c->used;
   c->used += size;
-  memset(p, 0, size);
+  return p;
+}
+
+void *cf_arena_alloc(cf_arena *a, size_t size)
+{
+  void *p = cf_arena_alloc_raw(a, size);
+  if (p)
+    memset(p, 0, size);
   return p;
 }
 
@@ -59,6 +66,23 @@ char *cf_arena_strndup(cf_arena *a, const char *s, size_t len)
   if (p && len)
     memcpy(p, s, len);
   return p;
+}
+
+void cf_arena_reset(cf_arena *a)
+{
+  /* The newest ordinary chunk is the largest: it stays, the rest go. */
+  cf_arena_chunk *keep = a->head;
+  if (!keep)
+    return;
+  cf_arena_chunk *c = keep->next;
+  while (c) {
+    cf_arena_chunk *n = c->next;
+    free(c);
+    c = n;
+  }
+  keep->next = NULL;
+  keep->used = 0;
+  a->total = sizeof *keep + keep->cap;
 }
 
 void cf_arena_release(cf_arena *a)

@@ -7,6 +7,13 @@
 bool cf_utf8_valid(const char *s, size_t len)
 {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  /* Context keys and values are mostly short and ASCII: one branch-free
+   * pass settles those. */
+  unsigned char high = 0;
+  for (size_t i = 0; i < len; i++)
+    high |= p[i];
+  if (high < 0x80)
+    return true;
   while (p < end) {
     if (*p < 0x80) {
       p++;

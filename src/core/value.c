@@ -72,12 +72,14 @@ static size_t index_find(const struct cf_field_index *ix, const cf_field *fields
   return SIZE_MAX;
 }
 
-/* (Re)builds the index of a struct with room to grow; on allocation failure
- * (or past 2^32 - 1 fields) the struct keeps working unindexed: lookups
- * scan. */
-static void index_rebuild(confidence_value *obj)
+/* (Re)builds the index of a struct with room to grow, in `mem` (the old
+ * index stays there until the arena is reset) or on the heap when `mem` is
+ * NULL. On allocation failure (or past 2^32 - 1 fields) the struct keeps
+ * working unindexed: lookups scan. */
+static void index_rebuild(confidence_value *obj, cf_arena *mem)
 {
-  free(obj->u.obj.index);
+  if (!mem)
+    free(obj->u.obj.index);
   obj->u.obj.index = NULL;
   size_t n = obj->u.obj.n;
   if (n < CF_INDEX_MIN || n >= UINT32_MAX)
@@ -89,7 +91,8 @@ static void index_rebuild(confidence_value *obj)
     slots *= 2;
   }
   static const char anchor;
-  struct cf_field_index *ix = calloc(1, sizeof *ix + slots * sizeof ix->slot[0]);
+  size_t size = sizeof(struct cf_field_index) + slots * sizeof(cf_index_slot);
+  struct cf_field_index *ix = mem ? cf_arena_alloc(mem, size) : calloc(1, size);
   if (!ix)
     return;
   ix->seed = key_hash((uint64_t)(uintptr_t)&anchor, (const char *)&ix, sizeof ix);
@@ -99,8 +102,16 @@ static void index_rebuild(confidence_value *obj)
   obj->u.obj.index = ix;
 }
 
-/* Position of `key` in a struct, or SIZE_MAX. */
-static size_t field_find(const confidence_value *obj, const char *key, size_t len)
+void cf_value_index_added(confidence_value *obj, size_t pos, cf_arena *mem)
+{
+  struct cf_field_index *ix = obj->u.obj.index;
+  if (ix && 2 * obj->u.obj.n <= ix->mask + 1 && obj->u.obj.n < UINT32_MAX)
+    index_insert(ix, obj->u.obj.fields, pos);
+  else if (ix || obj->u.obj.n >= CF_INDEX_MIN)
+    index_rebuild(obj, mem); /* sized for 4n, so this runs once per doubling */
+}
+
+size_t cf_value_field_find(const confidence_value *obj, const char *key, size_t len)
 {
   if (obj->u.obj.index)
     return index_find(obj->u.obj.index, obj->u.obj.fields, key, len);
@@ -177,7 +188,9 @@ confidence_value *confidence_value_new_struct(void) { return new_value(CONFIDENC
 
 int confidence_value_list_append(confidence_value *list, confidence_value *item)
 {
-  if (!list || list->type != CONFIDENCE_VALUE_LIST || !item || item == list) {
+  /* Arena values stay out of heap trees (and arena lists are grown by
+   * their arena), so a heap tree is freed without meeting one. */
+  if (!list || list->type != CONFIDENCE_VALUE_LIST || list->in_arena || !item || item == list || item->in_arena) {
     if (item != list)
       confidence_value_free(item);
     return CONFIDENCE_EINVAL;
@@ -198,14 +211,15 @@ const confidence_value *cf_value_get_indexed(const confidence_value *obj, const 
 
 int confidence_value_struct_set_len(confidence_value *obj, const char *key, size_t key_len, confidence_value *item)
 {
-  if (!obj || obj->type != CONFIDENCE_VALUE_STRUCT || !item || item == obj || (!key && key_len)) {
+  if (!obj || obj->type != CONFIDENCE_VALUE_STRUCT || obj->in_arena || !item || item == obj || item->in_arena ||
+      (!key && key_len)) {
     if (item != obj)
       confidence_value_free(item);
     return CONFIDENCE_EINVAL;
   }
   if (!key)
     key = ""; /* (NULL, 0) is the empty key; memcmp must not see NULL */
-  size_t at = field_find(obj, key, key_len);
+  size_t at = cf_value_field_find(obj, key, key_len);
   if (at != SIZE_MAX) {
     cf_field *f = &obj->u.obj.fields[at];
     confidence_value_free(f->value);
@@ -223,11 +237,7 @@ int confidence_value_struct_set_len(confidence_value *obj, const char *key, size
   k[key_len] = '\0';
   size_t pos = obj->u.obj.n++;
   obj->u.obj.fields[pos] = (cf_field){k, key_len, item};
-  struct cf_field_index *ix = obj->u.obj.index;
-  if (ix && 2 * obj->u.obj.n <= ix->mask + 1 && obj->u.obj.n < UINT32_MAX)
-    index_insert(ix, obj->u.obj.fields, pos);
-  else if (ix || obj->u.obj.n >= CF_INDEX_MIN)
-    index_rebuild(obj); /* sized for 4n, so this runs once per doubling */
+  cf_value_index_added(obj, pos, NULL);
   return 0;
 }
 
@@ -242,9 +252,9 @@ int confidence_value_struct_set(confidence_value *obj, const char *key, confiden
 
 int confidence_value_struct_remove(confidence_value *obj, const char *key)
 {
-  if (!obj || obj->type != CONFIDENCE_VALUE_STRUCT || !key)
+  if (!obj || obj->type != CONFIDENCE_VALUE_STRUCT || obj->in_arena || !key)
     return 0;
-  size_t i = field_find(obj, key, strlen(key));
+  size_t i = cf_value_field_find(obj, key, strlen(key));
   if (i == SIZE_MAX)
     return 0;
   cf_field *f = &obj->u.obj.fields[i];
@@ -253,7 +263,7 @@ int confidence_value_struct_remove(confidence_value *obj, const char *key)
   memmove(f, f + 1, (obj->u.obj.n - i - 1) * sizeof *f);
   obj->u.obj.n--;
   if (obj->u.obj.index)
-    index_rebuild(obj); /* positions moved; removal is O(n) anyway */
+    index_rebuild(obj, NULL); /* positions moved; removal is O(n) anyway */
   return 1;
 }
 
@@ -274,6 +284,8 @@ static void release_node(confidence_value *v)
 
 void confidence_value_free(confidence_value *v)
 {
+  if (v && v->in_arena)
+    return; /* its arena owns it; heap trees never hold one */
   /* Depth first without a stack: the slot of the child being descended
    * into holds the link back to the parent's parent, so any depth is freed
    * with no allocation and O(1) extra memory. */

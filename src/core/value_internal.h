@@ -16,7 +16,8 @@ typedef struct cf_field {
 } cf_field;
 
 struct confidence_value {
-  unsigned char type; /* confidence_value_type */
+  unsigned char type;     /* confidence_value_type */
+  unsigned char in_arena; /* made by a confidence_value_arena, which owns it (value_arena.c) */
   union {
     bool b;
     double n;
@@ -63,6 +64,12 @@ static inline const confidence_value *cf_value_get(const confidence_value *obj, 
  * skipped). Iterative, so context nesting cannot exhaust the stack; false
  * also when memory for the walk runs out. */
 bool cf_value_strings_all(const confidence_value *v, bool (*ok)(const char *s, size_t len));
+
+/* Position of `key` in a struct, or SIZE_MAX. */
+size_t cf_value_field_find(const confidence_value *obj, const char *key, size_t key_len);
+/* Keeps a struct's hash index in step after a field was added at `pos`:
+ * the index memory comes from `mem`, or the heap when it is NULL. */
+void cf_value_index_added(confidence_value *obj, size_t pos, cf_arena *mem);
 
 /* Arena-built values for compiled states (never freed individually). */
 confidence_value *cf_value_arena_new(cf_arena *a, confidence_value_type type);

@@ -364,8 +364,9 @@ confidence_state *confidence_provider_state(confidence_provider *p)
   cf_slot *slot = p ? cf_provider_slot(p) : NULL;
   if (!slot)
     return NULL;
-  confidence_state *st = confidence_state_ref(cf_slot_protect(p, slot));
-  cf_slot_unprotect(slot);
+  cf_slot_turn turn;
+  confidence_state *st = confidence_state_ref(cf_slot_protect(p, slot, false, &turn));
+  cf_slot_unprotect(slot, &turn);
   return st;
 }
 

@@ -64,9 +64,12 @@ static int resolve_all(confidence_provider *p, cf_slot *slot, const confidence_s
 static int evaluate_protected(confidence_provider *p, cf_slot *slot, const confidence_value *context, bool apply,
                               confidence_value *list)
 {
-  confidence_state *st = cf_slot_protect(p, slot);
+  cf_slot_turn turn;
+  confidence_state *st = cf_slot_protect(p, slot, true, &turn);
   int rc;
-  if (!st) {
+  if (turn.oom) {
+    rc = cf_error(CONFIDENCE_ENOMEM, "out of memory");
+  } else if (!st) {
     rc = cf_error(CONFIDENCE_EINVAL, "the provider has no flag state (%s)",
                   atomic_load(&p->status) == CONFIDENCE_STATUS_FATAL ? "FATAL" : "NOT_READY");
   } else {
@@ -80,7 +83,7 @@ static int evaluate_protected(confidence_provider *p, cf_slot *slot, const confi
       rc = resolve_all(p, slot, st, ctx, apply && !skip_apply, list);
     cf_provider_free_context_view(view);
   }
-  cf_slot_unprotect(slot);
+  cf_slot_unprotect(slot, &turn);
   return rc;
 }
 

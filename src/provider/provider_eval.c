@@ -496,15 +496,16 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
   memset(&o, 0, offsetof(outcome, message_buf));
   cf_slot *slot = p && flag_key ? cf_provider_slot(p) : NULL;
   confidence_state *st = NULL;
+  cf_slot_turn turn = {0};
   uint64_t n = 0;
   if (slot) { /* every evaluation counts, ready or not */
     n = atomic_load_explicit(&slot->evaluations, memory_order_relaxed);
     atomic_store_explicit(&slot->evaluations, n + 1, memory_order_relaxed);
-    st = cf_slot_protect(p, slot);
+    st = cf_slot_protect(p, slot, true, &turn);
   }
   if (!p || !flag_key) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "%s%s", !p ? "no provider" : "no flag key", "");
-  } else if (!slot) {
+  } else if (!slot || turn.oom) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_GENERAL, "out of memory%s%s", "", "");
   } else if (!st && atomic_load_explicit(&p->status, memory_order_relaxed) == CONFIDENCE_STATUS_FATAL) {
     fail(&o, CONFIDENCE_EVAL_ERROR_CODE_PROVIDER_FATAL, "The provider cannot load a flag state%s%s", "", "");
@@ -516,7 +517,7 @@ static void get(confidence_provider *p, const char *flag_key, const confidence_v
   if (o.value)
     copy_out(o.value, out);
   if (slot)
-    cf_slot_unprotect(slot);
+    cf_slot_unprotect(slot, &turn);
   if (d) {
     d->reason = o.reason;
     d->error_code = o.error_code;

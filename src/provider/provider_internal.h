@@ -67,6 +67,7 @@ typedef struct cf_slot {
   _Atomic uint64_t evaluations;
   _Atomic int in_use; /* 0 when its thread has exited */
   _Atomic int armed;  /* ring and res allocated (changed under slots_mu) */
+  int depth;          /* evaluations under way on the owner thread (slot turns) */
   cf_exposure *ring;
   confidence_resolve_result *res;
   struct cf_slot *next;
@@ -186,10 +187,20 @@ void cf_slots_free(confidence_provider *p);
 static inline uint64_t cf_slot_next_lap_start(uint64_t pos) { return pos - pos % CF_SLOT_RING + CF_SLOT_RING; }
 /* This thread's slot, registering one on first use; NULL when out of memory. */
 cf_slot *cf_provider_slot(confidence_provider *p);
+/* One use of a slot by its thread, between cf_slot_protect and
+ * cf_slot_unprotect. An evaluation may start inside another on the same
+ * thread (Python code of a materialization store runs while its caller's
+ * evaluation waits): the inner one keeps the outer one's state, and with
+ * `resolves` it gets a resolve result of its own in slot->res, so the outer
+ * one finds its hazard and its result intact. */
+typedef struct cf_slot_turn {
+  confidence_resolve_result *outer_res; /* the outer evaluation's, while an inner one runs */
+  bool oom;                             /* an inner one found no memory for its result */
+} cf_slot_turn;
 /* Publishes and returns the current state in the slot's hazard (NULL when
- * none); the state stays alive until cf_slot_unprotect. */
-confidence_state *cf_slot_protect(confidence_provider *p, cf_slot *slot);
-void cf_slot_unprotect(cf_slot *slot);
+ * none, or with turn->oom); the state stays alive until cf_slot_unprotect. */
+confidence_state *cf_slot_protect(confidence_provider *p, cf_slot *slot, bool resolves, cf_slot_turn *turn);
+void cf_slot_unprotect(cf_slot *slot, cf_slot_turn *turn);
 /* True while any slot's hazard holds `st`. */
 bool cf_slots_hold(confidence_provider *p, const confidence_state *st);
 /* Moves every queued record into the flag log; returns the largest number

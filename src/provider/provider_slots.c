@@ -123,8 +123,21 @@ cf_slot *cf_provider_slot(confidence_provider *p)
   return slot;
 }
 
-confidence_state *cf_slot_protect(confidence_provider *p, cf_slot *slot)
+confidence_state *cf_slot_protect(confidence_provider *p, cf_slot *slot, bool resolves, cf_slot_turn *turn)
 {
+  *turn = (cf_slot_turn){0};
+  if (slot->depth++ > 0) { /* inside another evaluation: its hazard stands */
+    if (resolves) {
+      confidence_resolve_result *own = confidence_resolve_result_new();
+      if (!own) {
+        turn->oom = true;
+        return NULL;
+      }
+      turn->outer_res = slot->res;
+      slot->res = own;
+    }
+    return atomic_load_explicit(&slot->hazard, memory_order_relaxed);
+  }
   confidence_state *st;
   do { /* publish, then confirm the state is still current */
     st = atomic_load_explicit(&p->current, memory_order_acquire);
@@ -133,7 +146,15 @@ confidence_state *cf_slot_protect(confidence_provider *p, cf_slot *slot)
   return st;
 }
 
-void cf_slot_unprotect(cf_slot *slot) { atomic_store_explicit(&slot->hazard, NULL, memory_order_release); }
+void cf_slot_unprotect(cf_slot *slot, cf_slot_turn *turn)
+{
+  if (turn->outer_res) {
+    confidence_resolve_result_free(slot->res);
+    slot->res = turn->outer_res;
+  }
+  if (--slot->depth == 0)
+    atomic_store_explicit(&slot->hazard, NULL, memory_order_release);
+}
 
 bool cf_slots_hold(confidence_provider *p, const confidence_state *st)
 {

@@ -166,6 +166,37 @@ def test_keyboard_interrupt_after_a_nested_evaluation_propagates():
         p.resolve_string_details("sticky-flag-1.variant", "dflt", ctx("u4", "SE"))
 
 
+class NestingStore(DictStore):
+    """Evaluates a flag of its own, with another context, inside each read."""
+
+    def __init__(self, provider_box):
+        super().__init__()
+        self.box, self.inner = provider_box, []
+
+    def read(self, ops):
+        self.inner.append(self.box[0].resolve_string_details("no-such-flag.x", "inner", ctx("someone-else", "US")))
+        return super().read(ops)
+
+
+def test_nested_evaluation_leaves_the_outer_one_intact():
+    # An evaluation started inside another on the same thread gets a context
+    # and details of its own: the outer answer is the one a store that does
+    # not nest gives, and the store saw the outer context's unit.
+    box = []
+    nesting = NestingStore(box)
+    box.append(sticky_provider(nesting))
+    plain = DictStore()
+    baseline = sticky_provider(plain)
+    for unit in ("u5", "u6"):
+        got = box[0].resolve_object_details("sticky-flag-1", {}, ctx(unit, "SE"))
+        want = baseline.resolve_object_details("sticky-flag-1", {}, ctx(unit, "SE"))
+        assert (got.value, got.variant, got.reason, got.error_code, got.error_message, got.flag_metadata) == \
+            (want.value, want.variant, want.reason, want.error_code, want.error_message, want.flag_metadata), (got, want)
+        assert got.error_code is None and got.variant
+    assert [w.unit for w in nesting.writes] == [w.unit for w in plain.writes] == ["u5", "u6"]
+    assert nesting.inner and all(d.value == "inner" and d.error_code == ErrorCode.FLAG_NOT_FOUND for d in nesting.inner)
+
+
 def test_real_sigint_during_slow_read():
     # Ctrl-C for real: SIGINT while the store sleeps in its read, called from C
     # on this (the main) thread; the evaluation ends at once with KeyboardInterrupt.
