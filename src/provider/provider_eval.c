@@ -275,7 +275,12 @@ static bool context_utf8_ok(const confidence_value *ctx)
   return true;
 }
 
-static bool ring_push(cf_slot *slot, const cf_exposure *e)
+/* Records past this many waiting in a ring wake the drainer early: a burst
+ * after a quiet spell (the drainer pausing 50 ms) would fill a ring of
+ * 8,192 in 12 ms at 700,000 evaluations a second. */
+#define DRAIN_SOON_MARK (CF_SLOT_RING / 4)
+
+static bool ring_push(confidence_provider *p, cf_slot *slot, const cf_exposure *e)
 {
   uint64_t head = atomic_load_explicit(&slot->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&slot->tail, memory_order_acquire);
@@ -286,13 +291,17 @@ static bool ring_push(cf_slot *slot, const cf_exposure *e)
     atomic_fetch_add_explicit(e->apply ? &slot->dropped : &slot->counts_dropped, 1, memory_order_relaxed);
     return false;
   }
+  uint64_t waiting = head - oldest + 1;
   if (head == tail && head % CF_SLOT_RING >= CF_SLOT_REWIND) {
     /* Empty: start the next lap now. Published by the head store below. */
     atomic_store_explicit(&slot->skip_from, head, memory_order_relaxed);
     head = cf_slot_next_lap_start(head);
+    waiting = 1;
   }
   slot->ring[head % CF_SLOT_RING] = *e;
   atomic_store_explicit(&slot->head, head + 1, memory_order_release);
+  if (waiting >= DRAIN_SOON_MARK && !atomic_load_explicit(&p->drain_soon, memory_order_relaxed))
+    cf_provider_drain_soon(p);
   return true;
 }
 
@@ -342,7 +351,7 @@ static void record(confidence_provider *p, cf_slot *slot, const confidence_resol
     e.latency_us = us < 0 ? 0 : (us > (int64_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)us);
   }
   cf_slot_metrics_count(&slot->metrics, telemetry_reason, e.latency_us); /* metrics */
-  if (!ring_push(slot, &e)) {
+  if (!ring_push(p, slot, &e)) {
     free(e.fts);
     cf_schema_free(e.schema);
   }

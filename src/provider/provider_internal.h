@@ -127,6 +127,9 @@ struct confidence_provider {
   bool started, stopping, stopped, threads_joined;
   pthread_t sync_thread, drain_thread, send_thread;
   pthread_mutex_t drain_mu; /* one ring consumer at a time */
+  /* A ring is filling faster than the drainer's pause allows: drain now
+   * (set by an evaluating thread under mu, cleared by the drainer). */
+  _Atomic bool drain_soon;
   cf_retired_vec retired;
   char *etag;
   int log_dest[2]; /* from the latest state's envelope */
@@ -153,6 +156,9 @@ void cf_provider_emit(confidence_provider *p, int type, const char *message, con
 void cf_provider_wait_once(confidence_provider *p, int64_t deadline);
 /* Waits until the deadline or a stop; true when stopping. p->mu held. */
 bool cf_provider_wait_until(confidence_provider *p, int64_t deadline);
+/* Wakes the drainer from an evaluating thread, which never waits for the
+ * lock: when it is taken, the next record past the mark tries again. */
+void cf_provider_drain_soon(confidence_provider *p);
 
 /* Starts the drainer, sender and (unless disabled) sync threads; on
  * failure none is left running and the provider is stopped. */

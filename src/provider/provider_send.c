@@ -229,20 +229,34 @@ static void ship_early_if_half_full(confidence_provider *p)
   pthread_mutex_unlock(&p->mu);
 }
 
+void cf_provider_drain_soon(confidence_provider *p)
+{
+  if (pthread_mutex_trylock(&p->mu) != 0)
+    return;
+  atomic_store(&p->drain_soon, true);
+  pthread_cond_broadcast(&p->cond);
+  pthread_mutex_unlock(&p->mu);
+}
+
 void *cf_provider_drain_main(void *arg)
 {
   confidence_provider *p = arg;
   lower_priority();
   for (;;) {
+    atomic_store(&p->drain_soon, false);
     uint64_t fill = cf_slots_drain(p);
     cf_reclaim_states(p);
     ship_early_if_half_full(p);
     /* Busy rings (over 128 records since the last pass: 2,560 evaluations/s
      * and up) are drained again soon, in small passes that a drainer short
-     * of CPU still finishes long before a ring fills; quiet ones every 50 ms. */
+     * of CPU still finishes long before a ring fills; quiet ones every 50 ms,
+     * unless a burst fills a ring past its mark first (ring_push). */
     uint32_t pause = fill > CF_SLOT_RING / 64 ? BUSY_DRAIN_INTERVAL_MS : DRAIN_INTERVAL_MS;
+    int64_t deadline = cf_deadline_in(pause);
     pthread_mutex_lock(&p->mu);
-    bool stopping = cf_provider_wait_until(p, cf_deadline_in(pause));
+    while (!p->stopping && !atomic_load(&p->drain_soon) && cf_deadline_left_ms(deadline) > 0)
+      cf_provider_wait_once(p, deadline);
+    bool stopping = p->stopping;
     pthread_mutex_unlock(&p->mu);
     if (stopping)
       return NULL; /* shutdown drains one last time itself */
