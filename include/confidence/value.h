@@ -62,8 +62,8 @@ CONFIDENCE_API void confidence_value_free(confidence_value *v);
  * For a tree made and dropped together, such as an evaluation context
  * built for each call: its nodes, keys and strings are carved from one
  * arena instead of allocated one by one, and all are dropped at once by
- * confidence_value_arena_reset (which keeps the memory for the next tree)
- * or confidence_value_arena_free. Such values are read, copied and
+ * confidence_value_arena_reset (which keeps up to 64 KiB of the memory for
+ * the next tree) or confidence_value_arena_free. Such values are read, copied and
  * resolved like any other, and stay valid until then.
  *
  * The arena owns them: confidence_value_free does nothing to one, and the

@@ -68,21 +68,23 @@ char *cf_arena_strndup(cf_arena *a, const char *s, size_t len)
   return p;
 }
 
-void cf_arena_reset(cf_arena *a)
+void cf_arena_reset(cf_arena *a, size_t keep_max)
 {
-  /* The newest ordinary chunk is the largest: it stays, the rest go. */
-  cf_arena_chunk *keep = a->head;
-  if (!keep)
-    return;
-  cf_arena_chunk *c = keep->next;
+  /* The newest ordinary chunk is the largest: it may stay, the rest go. */
+  cf_arena_chunk *keep = a->head && a->head->cap <= keep_max ? a->head : NULL;
+  cf_arena_chunk *c = keep ? keep->next : a->head;
   while (c) {
     cf_arena_chunk *n = c->next;
     free(c);
     c = n;
   }
-  keep->next = NULL;
-  keep->used = 0;
-  a->total = sizeof *keep + keep->cap;
+  a->head = keep;
+  a->total = 0;
+  if (keep) {
+    keep->next = NULL;
+    keep->used = 0;
+    a->total = sizeof *keep + keep->cap;
+  }
 }
 
 void cf_arena_release(cf_arena *a)

@@ -20,8 +20,9 @@ void *cf_arena_calloc(cf_arena *a, size_t n, size_t size);
 /* Copy of s[0..len) plus a NUL. */
 char *cf_arena_strndup(cf_arena *a, const char *s, size_t len);
 /* Drops everything allocated, keeping the largest chunk for what comes
- * next (an arena refilled per call then allocates nothing once warm). */
-void cf_arena_reset(cf_arena *a);
+ * next when it holds at most `keep_max` bytes (an arena refilled per call
+ * then allocates nothing once warm, and a rare huge fill is not kept). */
+void cf_arena_reset(cf_arena *a, size_t keep_max);
 void cf_arena_release(cf_arena *a);
 
 #endif

@@ -9,6 +9,11 @@
 #include "arena.h"
 #include "value_internal.h"
 
+/* Memory kept from one tree for the next: contexts take a few hundred
+ * bytes, and a rare huge one does not pin megabytes to the thread that
+ * converted it. */
+#define KEEP_MAX (64 * 1024)
+
 struct confidence_value_arena {
   cf_arena mem;
 };
@@ -18,7 +23,7 @@ confidence_value_arena *confidence_value_arena_new(void) { return calloc(1, size
 void confidence_value_arena_reset(confidence_value_arena *a)
 {
   if (a)
-    cf_arena_reset(&a->mem);
+    cf_arena_reset(&a->mem, KEEP_MAX);
 }
 
 void confidence_value_arena_free(confidence_value_arena *a)
