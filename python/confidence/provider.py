@@ -306,6 +306,8 @@ class ConfidenceProvider(AbstractProvider):
         release_gil: Optional[bool] = None,
     ) -> None:
         super().__init__()
+        # The SDK asks for it on every evaluation: one object, not one per call.
+        self._metadata = Metadata(name=self.PROVIDER_NAME)
         injected = {
             "http_client": http_client,
             "grpc_channel": grpc_channel,
@@ -401,7 +403,7 @@ class ConfidenceProvider(AbstractProvider):
     # ---- lifecycle ---------------------------------------------------------------------
 
     def get_metadata(self) -> Metadata:
-        return Metadata(name=self.PROVIDER_NAME)
+        return self._metadata
 
     def get_provider_hooks(self) -> List[Any]:
         return []

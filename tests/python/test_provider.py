@@ -254,3 +254,17 @@ def test_answers_equal_the_c_resolver(tmp_path):
                 want = json.loads(json.dumps(f["value"]), parse_int=float)
                 assert d.value == want
     p.shutdown()
+
+
+def test_metadata_is_one_object_per_provider():
+    # The SDK asks for the metadata on every evaluation: it is made once, with
+    # the class's PROVIDER_NAME (a subclass's own when it sets one).
+    class Renamed(ConfidenceProvider):
+        PROVIDER_NAME = "renamed"
+
+    p = ConfidenceProvider(SECRET, state_file=SAMPLE_STATE, disable_state_sync=True, disable_exposure_collection=True)
+    r = Renamed(SECRET, state_file=SAMPLE_STATE, disable_state_sync=True, disable_exposure_collection=True)
+    assert p.get_metadata() is p.get_metadata()
+    assert p.get_metadata().name == "confidence-sdk-python-local" and r.get_metadata().name == "renamed"
+    p.shutdown()
+    r.shutdown()
