@@ -128,7 +128,8 @@ struct confidence_provider {
   pthread_t sync_thread, drain_thread, send_thread;
   pthread_mutex_t drain_mu; /* one ring consumer at a time */
   /* A ring is filling faster than the drainer's pause allows: drain now
-   * (set by an evaluating thread under mu, cleared by the drainer). */
+   * (set by an evaluating thread under mu, cleared by the drainer before
+   * each pass). */
   _Atomic bool drain_soon;
   cf_retired_vec retired;
   char *etag;
