@@ -22,6 +22,34 @@ KEYS = [f"task-{i:02d}" for i in range(40)]
 FLAG = "flags/new-checkout"
 
 
+def _process_states(root):
+    """`root` and its child processes: state and where each thread waits in
+    the kernel, for a worker that stalls (a hang shows which process and
+    which wait; read from /proc, nothing to install)."""
+    lines = []
+    for pid in [root] + sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            waits = []
+            for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+                with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                    waits.append(f.read() or "-")
+        except OSError as e:
+            lines.append(f"{pid}: {e}")
+            continue
+        lines.append(f"{pid} {state}, threads waiting in: {', '.join(waits)}")
+    return "\n".join(lines)
+
+
+def _ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _run_worker(backend, tmp_path, exit_via, extra):
     queue = tmp_path / "queue"
     queue.mkdir()
@@ -48,7 +76,8 @@ def _run_worker(backend, tmp_path, exit_via, extra):
         done = []
         while len(done) < len(KEYS) * 2:
             assert proc.poll() is None, f"celery exited with {proc.returncode}"
-            assert time.monotonic() < deadline, f"{len(done)} of {len(KEYS) * 2} tasks done"
+            assert time.monotonic() < deadline, \
+                f"{len(done)} of {len(KEYS) * 2} tasks done; processes:\n{_process_states(proc.pid)}"
             time.sleep(0.05)
             done = results.read_text().splitlines() if results.exists() else []
         proc.send_signal(signal.SIGTERM)  # warm shutdown
