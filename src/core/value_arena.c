@@ -68,7 +68,7 @@ confidence_value *confidence_value_arena_number(confidence_value_arena *a, doubl
 
 confidence_value *confidence_value_arena_string_len(confidence_value_arena *a, const char *s, size_t len)
 {
-  if (!s && len)
+  if ((!s && len) || len >= SIZE_MAX / 2) /* len + 1 must not wrap */
     return NULL;
   confidence_value *v = node(a, CONFIDENCE_VALUE_STRING, len + 1);
   if (v) {

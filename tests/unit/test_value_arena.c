@@ -3,6 +3,7 @@
  * each other's values; reset drops a tree and the next one is built in the
  * memory kept. Leaks and use after reset show under ASan and valgrind. */
 #include <confidence/confidence.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,9 @@ static void test_keys_and_strings(void)
   CHECK(confidence_value_struct_get(o, "") != NULL);
   CHECK(confidence_value_arena_struct_set_len(a, o, NULL, 1, confidence_value_arena_null(a)) == CONFIDENCE_EINVAL);
   CHECK(confidence_value_arena_string_len(a, NULL, 1) == NULL);
+  CHECK(confidence_value_arena_string_len(a, "x", SIZE_MAX) == NULL); /* a length whose + 1 wraps */
+  CHECK(confidence_value_arena_struct_set_len(a, o, "x", SIZE_MAX, confidence_value_arena_null(a)) ==
+        CONFIDENCE_ENOMEM);
   sv = confidence_value_string(confidence_value_arena_string_len(a, NULL, 0), &n);
   CHECK(sv && n == 0 && *sv == '\0');
   confidence_value_arena_free(a);
