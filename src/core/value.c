@@ -102,7 +102,8 @@ static void index_rebuild(confidence_value *obj, cf_arena *mem)
   obj->u.obj.index = ix;
 }
 
-void cf_value_index_added(confidence_value *obj, size_t pos, cf_arena *mem)
+/* Keeps a struct's hash index in step after a field was added at `pos`. */
+static void index_added(confidence_value *obj, size_t pos, cf_arena *mem)
 {
   struct cf_field_index *ix = obj->u.obj.index;
   if (ix && 2 * obj->u.obj.n <= ix->mask + 1 && obj->u.obj.n < UINT32_MAX)
@@ -111,7 +112,8 @@ void cf_value_index_added(confidence_value *obj, size_t pos, cf_arena *mem)
     index_rebuild(obj, mem); /* sized for 4n, so this runs once per doubling */
 }
 
-size_t cf_value_field_find(const confidence_value *obj, const char *key, size_t len)
+/* Position of `key` in a struct, or SIZE_MAX. */
+static size_t field_find(const confidence_value *obj, const char *key, size_t len)
 {
   if (obj->u.obj.index)
     return index_find(obj->u.obj.index, obj->u.obj.fields, key, len);
@@ -186,6 +188,38 @@ confidence_value *confidence_value_new_string(const char *s)
 confidence_value *confidence_value_new_list(void) { return new_value(CONFIDENCE_VALUE_LIST); }
 confidence_value *confidence_value_new_struct(void) { return new_value(CONFIDENCE_VALUE_STRUCT); }
 
+/* Room for one more of `n` items of `size` bytes: on the heap, or in
+ * `mem`, where a full array moves to a block twice its size (the old one
+ * stays in the arena until it is reset). */
+static int room_for_one(cf_arena *mem, void **items, size_t *cap, size_t n, size_t size)
+{
+  if (!mem)
+    return cf_vec_reserve(items, cap, n + 1, size);
+  if (n < *cap)
+    return 0;
+  size_t grown = *cap ? *cap * 2 : 4;
+  if (grown > SIZE_MAX / 2 / size)
+    return CONFIDENCE_ENOMEM;
+  void *p = cf_arena_alloc_raw(mem, grown * size);
+  if (!p)
+    return CONFIDENCE_ENOMEM;
+  if (n)
+    memcpy(p, *items, n * size);
+  *items = p;
+  *cap = grown;
+  return 0;
+}
+
+int cf_value_list_push(confidence_value *list, confidence_value *item, cf_arena *mem)
+{
+  if (room_for_one(mem, (void **)&list->u.list.items, &list->u.list.cap, list->u.list.n, sizeof(confidence_value *))) {
+    confidence_value_free(item);
+    return CONFIDENCE_ENOMEM;
+  }
+  list->u.list.items[list->u.list.n++] = item;
+  return 0;
+}
+
 int confidence_value_list_append(confidence_value *list, confidence_value *item)
 {
   /* Arena values stay out of heap trees (and arena lists are grown by
@@ -195,12 +229,7 @@ int confidence_value_list_append(confidence_value *list, confidence_value *item)
       confidence_value_free(item);
     return CONFIDENCE_EINVAL;
   }
-  if (cf_vec_reserve((void **)&list->u.list.items, &list->u.list.cap, list->u.list.n + 1, sizeof(confidence_value *))) {
-    confidence_value_free(item);
-    return CONFIDENCE_ENOMEM;
-  }
-  list->u.list.items[list->u.list.n++] = item;
-  return 0;
+  return cf_value_list_push(list, item, NULL);
 }
 
 const confidence_value *cf_value_get_indexed(const confidence_value *obj, const char *key, size_t key_len)
@@ -217,18 +246,24 @@ int confidence_value_struct_set_len(confidence_value *obj, const char *key, size
       confidence_value_free(item);
     return CONFIDENCE_EINVAL;
   }
+  return cf_value_struct_put(obj, key, key_len, item, NULL);
+}
+
+int cf_value_struct_put(confidence_value *obj, const char *key, size_t key_len, confidence_value *item, cf_arena *mem)
+{
   if (!key)
     key = ""; /* (NULL, 0) is the empty key; memcmp must not see NULL */
-  size_t at = cf_value_field_find(obj, key, key_len);
+  size_t at = field_find(obj, key, key_len);
   if (at != SIZE_MAX) {
     cf_field *f = &obj->u.obj.fields[at];
-    confidence_value_free(f->value);
+    confidence_value_free(f->value); /* nothing for an arena's */
     f->value = item;
     return 0;
   }
-  char *k = key_len < SIZE_MAX ? malloc(key_len + 1) : NULL;
-  if (!k || cf_vec_reserve((void **)&obj->u.obj.fields, &obj->u.obj.cap, obj->u.obj.n + 1, sizeof(cf_field))) {
-    free(k);
+  char *k = key_len >= SIZE_MAX / 2 ? NULL : mem ? cf_arena_alloc_raw(mem, key_len + 1) : malloc(key_len + 1);
+  if (!k || room_for_one(mem, (void **)&obj->u.obj.fields, &obj->u.obj.cap, obj->u.obj.n, sizeof(cf_field))) {
+    if (!mem)
+      free(k);
     confidence_value_free(item);
     return CONFIDENCE_ENOMEM;
   }
@@ -237,7 +272,7 @@ int confidence_value_struct_set_len(confidence_value *obj, const char *key, size
   k[key_len] = '\0';
   size_t pos = obj->u.obj.n++;
   obj->u.obj.fields[pos] = (cf_field){k, key_len, item};
-  cf_value_index_added(obj, pos, NULL);
+  index_added(obj, pos, mem);
   return 0;
 }
 
@@ -254,7 +289,7 @@ int confidence_value_struct_remove(confidence_value *obj, const char *key)
 {
   if (!obj || obj->type != CONFIDENCE_VALUE_STRUCT || obj->in_arena || !key)
     return 0;
-  size_t i = cf_value_field_find(obj, key, strlen(key));
+  size_t i = field_find(obj, key, strlen(key));
   if (i == SIZE_MAX)
     return 0;
   cf_field *f = &obj->u.obj.fields[i];

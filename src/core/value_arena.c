@@ -85,25 +85,6 @@ confidence_value *confidence_value_arena_list(confidence_value_arena *a) { retur
 
 confidence_value *confidence_value_arena_struct(confidence_value_arena *a) { return node(a, CONFIDENCE_VALUE_STRUCT, 0); }
 
-/* Room for one more of `n` items of `size` bytes: a full array moves to a
- * block twice its size (the old one stays in the arena until reset). */
-static int room_for_one(cf_arena *mem, void **items, size_t *cap, size_t n, size_t size)
-{
-  if (n < *cap)
-    return 0;
-  size_t grown = *cap ? *cap * 2 : 4;
-  if (grown > SIZE_MAX / 2 / size)
-    return CONFIDENCE_ENOMEM;
-  void *p = cf_arena_alloc_raw(mem, grown * size);
-  if (!p)
-    return CONFIDENCE_ENOMEM;
-  if (n)
-    memcpy(p, *items, n * size);
-  *items = p;
-  *cap = grown;
-  return 0;
-}
-
 /* The checks both setters share; a heap item is freed, as the heap
  * functions free an item they refuse. */
 static int refused(confidence_value_arena *a, const confidence_value *c, confidence_value_type type,
@@ -121,10 +102,7 @@ int confidence_value_arena_list_append(confidence_value_arena *a, confidence_val
   int rc = refused(a, list, CONFIDENCE_VALUE_LIST, item);
   if (rc)
     return rc;
-  if (room_for_one(&a->mem, (void **)&list->u.list.items, &list->u.list.cap, list->u.list.n, sizeof(confidence_value *)))
-    return CONFIDENCE_ENOMEM;
-  list->u.list.items[list->u.list.n++] = item;
-  return 0;
+  return cf_value_list_push(list, item, &a->mem);
 }
 
 int confidence_value_arena_struct_set_len(confidence_value_arena *a, confidence_value *obj, const char *key,
@@ -133,22 +111,5 @@ int confidence_value_arena_struct_set_len(confidence_value_arena *a, confidence_
   int rc = refused(a, obj, CONFIDENCE_VALUE_STRUCT, item);
   if (rc || (!key && key_len))
     return rc ? rc : CONFIDENCE_EINVAL;
-  if (!key)
-    key = ""; /* (NULL, 0) is the empty key */
-  size_t at = cf_value_field_find(obj, key, key_len);
-  if (at != SIZE_MAX) {
-    obj->u.obj.fields[at].value = item;
-    return 0;
-  }
-  char *k = key_len < SIZE_MAX / 2 ? cf_arena_alloc_raw(&a->mem, key_len + 1) : NULL;
-  if (k) {
-    memcpy(k, key, key_len);
-    k[key_len] = '\0';
-  }
-  if (!k || room_for_one(&a->mem, (void **)&obj->u.obj.fields, &obj->u.obj.cap, obj->u.obj.n, sizeof(cf_field)))
-    return CONFIDENCE_ENOMEM;
-  size_t pos = obj->u.obj.n++;
-  obj->u.obj.fields[pos] = (cf_field){k, key_len, item};
-  cf_value_index_added(obj, pos, &a->mem);
-  return 0;
+  return cf_value_struct_put(obj, key, key_len, item, &a->mem);
 }

@@ -65,11 +65,12 @@ static inline const confidence_value *cf_value_get(const confidence_value *obj, 
  * also when memory for the walk runs out. */
 bool cf_value_strings_all(const confidence_value *v, bool (*ok)(const char *s, size_t len));
 
-/* Position of `key` in a struct, or SIZE_MAX. */
-size_t cf_value_field_find(const confidence_value *obj, const char *key, size_t key_len);
-/* Keeps a struct's hash index in step after a field was added at `pos`:
- * the index memory comes from `mem`, or the heap when it is NULL. */
-void cf_value_index_added(confidence_value *obj, size_t pos, cf_arena *mem);
+/* The setters behind the heap and arena API, once their arguments are
+ * checked: memory (new keys, grown arrays, the struct's index) comes from
+ * `mem`, or the heap when it is NULL. `item` is taken in every case (freed
+ * on failure; an arena's needs no freeing). Return 0 or CONFIDENCE_ENOMEM. */
+int cf_value_list_push(confidence_value *list, confidence_value *item, cf_arena *mem);
+int cf_value_struct_put(confidence_value *obj, const char *key, size_t key_len, confidence_value *item, cf_arena *mem);
 
 /* Arena-built values for compiled states (never freed individually). */
 confidence_value *cf_value_arena_new(cf_arena *a, confidence_value_type type);
